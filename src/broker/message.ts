@@ -1,0 +1,87 @@
+/**
+ * A published message, shared by every queue it was routed to (stored once).
+ *
+ * The content header's property bytes are kept raw (`propsRaw`: property flags + properties,
+ * exactly as the publisher sent them) and reused verbatim in every delivery; they are decoded
+ * only when a feature needs a property (headers exchange, expiration, priority,
+ * delivery-mode, dead-lettering), and then once.
+ */
+import { decodeBasicProperties, encodeBasicProperties, basicPropertiesSize, type BasicProperties } from '../protocol/generated.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import type { Routable } from './exchange/exchange-type.js';
+
+export class Message implements Routable {
+  exchange: string;
+  routingKey: string;
+  propsRaw: Buffer;
+  readonly body: Buffer;
+  #props: BasicProperties | undefined;
+
+  constructor(exchange: string, routingKey: string, propsRaw: Buffer, body: Buffer) {
+    this.exchange = exchange;
+    this.routingKey = routingKey;
+    this.propsRaw = propsRaw;
+    this.body = body;
+  }
+
+  static fromProperties(exchange: string, routingKey: string, props: BasicProperties, body: Buffer): Message {
+    const m = new Message(exchange, routingKey, encodeProperties(props), body);
+    m.#props = props;
+    return m;
+  }
+
+  get properties(): BasicProperties {
+    return (this.#props ??= decodeBasicProperties(this.propsRaw, 0, this.propsRaw.length));
+  }
+
+  /** Replaces the properties (dead-lettering adds x-death); re-encodes the raw bytes. */
+  setProperties(p: BasicProperties): void {
+    this.#props = p;
+    this.propsRaw = encodeProperties(p);
+  }
+
+  get headers(): FieldTable | undefined {
+    // property flags: bit 13 = headers; skip decoding entirely when absent
+    if (this.propsRaw.length < 2 || (this.propsRaw.readUInt16BE(0) & 0x2000) === 0) return undefined;
+    return this.properties.headers;
+  }
+
+  /** delivery-mode 2 */
+  get persistent(): boolean {
+    if (this.propsRaw.length < 2 || (this.propsRaw.readUInt16BE(0) & 0x1000) === 0) return false;
+    return this.properties.deliveryMode === 2;
+  }
+
+  /** Bytes this message accounts for in queue length limits (body only, as RabbitMQ). */
+  get size(): number {
+    return this.body.length;
+  }
+}
+
+export function encodeProperties(p: BasicProperties): Buffer {
+  const buf = Buffer.allocUnsafe(basicPropertiesSize(p));
+  const end = encodeBasicProperties(buf, 0, p);
+  return end === buf.length ? buf : buf.subarray(0, end);
+}
+
+/** Which property flag bits are set, for cheap presence checks (spec: bit 15 = content-type). */
+export const PROPERTY_FLAG = {
+  contentType: 0x8000,
+  contentEncoding: 0x4000,
+  headers: 0x2000,
+  deliveryMode: 0x1000,
+  priority: 0x0800,
+  correlationId: 0x0400,
+  replyTo: 0x0200,
+  expiration: 0x0100,
+  messageId: 0x0080,
+  timestamp: 0x0040,
+  type: 0x0020,
+  userId: 0x0010,
+  appId: 0x0008,
+  clusterId: 0x0004,
+} as const;
+
+export function hasProperty(m: Message, flag: number): boolean {
+  return m.propsRaw.length >= 2 && (m.propsRaw.readUInt16BE(0) & flag) !== 0;
+}

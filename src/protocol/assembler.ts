@@ -1,0 +1,124 @@
+/**
+ * Per-channel content assembly: basic.publish → content header → body frames.
+ *
+ * Invariants: between a content-bearing method and the last byte of its body, only header
+ * and body frames for that method are allowed on the channel (spec 4.2.6); the body is
+ * copied into one Buffer of exactly body-size bytes, never kept as a view of a socket chunk.
+ * Texts of the violations are RabbitMQ 3.10's (rabbit_command_assembler).
+ */
+import { FrameViolation } from './frame-violation.js';
+import { UNEXPECTED_FRAME } from './generated.js';
+
+const IDLE = 0;
+const HEADER = 1;
+const BODY = 2;
+const EMPTY = Buffer.alloc(0);
+
+export class Assembler {
+  #state = IDLE;
+  #classId = 0;
+  #methodId = 0;
+  #received = 0;
+  /** Raw property-flags + properties of the content header, copied. */
+  propsRaw: Buffer = EMPTY;
+  body: Buffer = EMPTY;
+  bodySize = 0;
+
+  get idle(): boolean {
+    return this.#state === IDLE;
+  }
+
+  /** A method frame arrived; `content` says whether the method carries content. */
+  onMethod(classId: number, methodId: number, content: boolean): void {
+    if (this.#state === HEADER) {
+      throw new FrameViolation(
+        UNEXPECTED_FRAME,
+        `UNEXPECTED_FRAME - expected content header for class ${this.#classId}, got non content header frame instead`,
+        this.#classId,
+        this.#methodId,
+      );
+    }
+    if (this.#state === BODY) {
+      throw new FrameViolation(
+        UNEXPECTED_FRAME,
+        'UNEXPECTED_FRAME - expected content body, got non content body frame instead',
+        this.#classId,
+        this.#methodId,
+      );
+    }
+    if (content) {
+      this.#state = HEADER;
+      this.#classId = classId;
+      this.#methodId = methodId;
+    }
+  }
+
+  /**
+   * Content header payload buf[start, end). Returns true when the content is complete
+   * (body-size 0). `checkSize` may throw to refuse the announced size.
+   */
+  onHeader(buf: Buffer, start: number, end: number): boolean {
+    if (this.#state !== HEADER) throw nonMethod();
+    if (end - start < 14) {
+      throw new FrameViolation(501, `FRAME_ERROR - content header of ${end - start} bytes is too short`);
+    }
+    const classId = buf.readUInt16BE(start);
+    if (classId !== this.#classId) {
+      throw new FrameViolation(
+        UNEXPECTED_FRAME,
+        `UNEXPECTED_FRAME - expected content header for class ${this.#classId}, got one for class ${classId} instead`,
+        this.#classId,
+        this.#methodId,
+      );
+    }
+    const size = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
+    this.propsRaw = Buffer.from(buf.subarray(start + 12, end));
+    this.bodySize = size;
+    this.#received = 0;
+    if (size === 0) {
+      this.body = EMPTY;
+      this.#state = IDLE;
+      return true;
+    }
+    this.body = EMPTY;
+    this.#state = BODY;
+    return false;
+  }
+
+  /** Body payload buf[start, end). Returns true when the body is complete. */
+  onBody(buf: Buffer, start: number, end: number): boolean {
+    if (this.#state !== BODY) throw nonMethod();
+    const n = end - start;
+    if (this.#received === 0 && n === this.bodySize) {
+      // the common case: whole body in one frame
+      this.body = Buffer.from(buf.subarray(start, end));
+      this.#state = IDLE;
+      return true;
+    }
+    if (this.#received + n > this.bodySize) {
+      throw new FrameViolation(
+        UNEXPECTED_FRAME,
+        `UNEXPECTED_FRAME - content body frames carry more than the ${this.bodySize} bytes announced in the content header`,
+        this.#classId,
+        this.#methodId,
+      );
+    }
+    if (this.#received === 0) this.body = Buffer.allocUnsafe(this.bodySize);
+    buf.copy(this.body, this.#received, start, end);
+    this.#received += n;
+    if (this.#received < this.bodySize) return false;
+    this.#state = IDLE;
+    return true;
+  }
+
+  /** Forget a half-assembled message (channel closed). */
+  reset(): void {
+    this.#state = IDLE;
+    this.propsRaw = EMPTY;
+    this.body = EMPTY;
+  }
+}
+
+function nonMethod(): FrameViolation {
+  return new FrameViolation(UNEXPECTED_FRAME, 'UNEXPECTED_FRAME - expected method frame, got non method frame instead');
+}

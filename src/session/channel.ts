@@ -1,0 +1,320 @@
+/**
+ * One AMQP channel: content assembly, delivery tags and unacked deliveries, prefetch,
+ * publisher confirms and transactions. Method handling lives in handlers/, one file per
+ * class; this file keeps the state they share.
+ *
+ * Invariants:
+ *  - delivery tags are sequential per channel; `#unacked` is ordered by tag, so
+ *    `multiple=true` settles a prefix;
+ *  - publisher-confirm sequence numbers are confirmed in order, so a run of acks goes out as
+ *    one basic.ack multiple=true at the end of the turn;
+ *  - channel errors (soft codes) close only this channel; until the client's close-ok every
+ *    other frame on it is discarded (the connection enforces that).
+ */
+import { AmqpError, REPLY } from '../broker/errors.js';
+import type { Queue, QueueEntry } from '../broker/queue.js';
+import type { VHost } from '../broker/vhost.js';
+import { Deque } from '../util/deque.js';
+import { Assembler } from '../protocol/assembler.js';
+import * as P from '../protocol/generated.js';
+import type { Connection } from './connection.js';
+import type { ChannelConsumer } from './consumer.js';
+import { handleExchange } from './handlers/exchange.js';
+import { handleQueue } from './handlers/queue.js';
+import { handleBasic, publishContent } from './handlers/basic.js';
+import { handleConfirm, handleTx } from './handlers/confirm-tx.js';
+
+export interface Unacked {
+  readonly tag: number;
+  readonly queue: Queue;
+  readonly entry: QueueEntry;
+  /** null for basic.get deliveries */
+  readonly consumer: ChannelConsumer | null;
+}
+
+export interface PendingPublish {
+  exchange: string;
+  routingKey: string;
+  mandatory: boolean;
+}
+
+export type TxAction = { kind: 'ack'; items: Unacked[] } | { kind: 'reject'; items: Unacked[]; requeue: boolean };
+
+export class Channel {
+  readonly connection: Connection;
+  readonly id: number;
+  readonly vhost: VHost;
+  /** We sent channel.close and wait for close-ok. */
+  closing = false;
+  readonly assembler = new Assembler();
+  /** basic.publish waiting for its content. */
+  publish: PendingPublish = { exchange: '', routingKey: '', mandatory: false };
+  /** The last queue declared on this channel ("" in later methods means this one). */
+  lastQueue: string | null = null;
+
+  readonly consumers = new Map<string, ChannelConsumer>();
+  /** basic.qos global=false: applies to consumers created afterwards. */
+  prefetchCount = 0;
+  /** basic.qos global=true: shared by all consumers of the channel. */
+  globalPrefetch = 0;
+  readonly #unacked = new Deque<Unacked>();
+  #deliveryTag = 0;
+
+  // publisher confirms
+  confirmMode = false;
+  #publishSeq = 0;
+  #ackFrom = 0;
+  #ackTo = 0;
+
+  // transactions
+  txMode = false;
+  txPublishes: { exchange: string; mandatory: boolean; msg: import('../broker/message.js').Message }[] = [];
+  txActions: TxAction[] = [];
+
+  /** Reused routing result (no allocation per publish). */
+  readonly routed: Queue[] = [];
+
+  constructor(connection: Connection, id: number, vhost: VHost) {
+    this.connection = connection;
+    this.id = id;
+    this.vhost = vhost;
+  }
+
+  get unackedCount(): number {
+    return this.#unacked.length;
+  }
+
+  handle(m: P.Method): void {
+    this.assembler.onMethod(m.id >>> 16, m.id & 0xffff, m.id === P.BASIC_PUBLISH);
+    try {
+      switch (m.id >>> 16) {
+        case P.CLASS_BASIC:
+          return handleBasic(this, m);
+        case P.CLASS_QUEUE:
+          return handleQueue(this, m);
+        case P.CLASS_EXCHANGE:
+          return handleExchange(this, m);
+        case P.CLASS_CONFIRM:
+          return handleConfirm(this, m);
+        case P.CLASS_TX:
+          return handleTx(this, m);
+        case P.CLASS_CHANNEL:
+          if (m.id === P.CHANNEL_FLOW) {
+            // rabbitmq-compat: clients may not stop the server's deliveries with flow
+            if (!m.args.active) throw new AmqpError(REPLY.NOT_IMPLEMENTED, 'active=false');
+            this.connection.send(this.id, P.encodeChannelFlowOk, { active: true });
+            return;
+          }
+          if (m.id === P.CHANNEL_FLOW_OK) return;
+      }
+      throw new AmqpError(REPLY.COMMAND_INVALID, `unimplemented method ${m.name}`);
+    } catch (err) {
+      if (err instanceof AmqpError && err.classId === 0) {
+        err.classId = m.id >>> 16;
+        err.methodId = m.id & 0xffff;
+      }
+      throw err;
+    }
+  }
+
+  onHeader(buf: Buffer, start: number, end: number): void {
+    const done = this.assembler.onHeader(buf, start, end);
+    const max = this.connection.config.maxMessageSize;
+    if (this.assembler.bodySize > max) {
+      const e = new AmqpError(REPLY.PRECONDITION_FAILED, `message size ${this.assembler.bodySize} is larger than configured max size ${max}`);
+      e.classId = P.CLASS_BASIC;
+      e.methodId = 40;
+      throw e;
+    }
+    if (done) this.#onContent();
+  }
+
+  onBody(buf: Buffer, start: number, end: number): void {
+    if (this.assembler.onBody(buf, start, end)) this.#onContent();
+  }
+
+  #onContent(): void {
+    try {
+      publishContent(this, this.assembler.propsRaw, this.assembler.body);
+    } catch (err) {
+      if (err instanceof AmqpError && err.classId === 0) {
+        err.classId = P.CLASS_BASIC;
+        err.methodId = 40;
+      }
+      throw err;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // deliveries and acknowledgements
+
+  nextDeliveryTag(): number {
+    return ++this.#deliveryTag;
+  }
+
+  track(tag: number, queue: Queue, entry: QueueEntry, consumer: ChannelConsumer | null): void {
+    this.#unacked.push({ tag, queue, entry, consumer });
+  }
+
+  /**
+   * Removes and returns the deliveries a basic.ack/nack/reject names; 406 for an unknown
+   * tag (rabbitmq-compat: "unknown delivery tag N"). tag 0 with multiple means all.
+   */
+  takeUnacked(tag: number, multiple: boolean): Unacked[] {
+    const u = this.#unacked;
+    if (multiple && tag === 0) {
+      const all = u.toArray();
+      u.clear();
+      return all;
+    }
+    const i = this.#indexOf(tag);
+    if (i < 0) throw new AmqpError(REPLY.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+    if (!multiple) return [u.removeAt(i)!];
+    const out: Unacked[] = [];
+    for (let k = 0; k <= i; k++) out.push(u.shift()!);
+    return out;
+  }
+
+  /** Single ack of the head: the common in-order case, without an array. */
+  ackOne(tag: number): boolean {
+    const head = this.#unacked.peek();
+    if (head === undefined || head.tag !== tag) return false;
+    this.#unacked.shift();
+    this.settleAck(head);
+    return true;
+  }
+
+  #indexOf(tag: number): number {
+    const u = this.#unacked;
+    let lo = 0;
+    let hi = u.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const t = u.at(mid)!.tag;
+      if (t === tag) return mid;
+      if (t < tag) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Puts deliveries back (tx.rollback of acks) in tag order. */
+  restoreUnacked(items: Unacked[]): void {
+    for (const item of items) {
+      const u = this.#unacked;
+      let lo = 0;
+      let hi = u.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (u.at(mid)!.tag < item.tag) lo = mid + 1;
+        else hi = mid;
+      }
+      u.insertAt(lo, item);
+    }
+  }
+
+  settleAck(x: Unacked): void {
+    x.queue.ack(x.entry);
+    if (x.consumer !== null) x.consumer.unacked--;
+  }
+
+  settleReject(x: Unacked, requeue: boolean): void {
+    if (requeue) x.queue.requeue(x.entry);
+    else x.queue.discard(x.entry);
+    if (x.consumer !== null) x.consumer.unacked--;
+  }
+
+  /** After credit was freed or messages requeued: let queues deliver again. */
+  resumeDeliveries(extra?: Iterable<Queue>): void {
+    for (const c of this.consumers.values()) c.queue.drain();
+    if (extra !== undefined) for (const q of extra) q.drain();
+  }
+
+  /** basic.recover / channel close: every unacked delivery back to its queue. */
+  requeueAll(): void {
+    const items = this.#unacked.toArray();
+    this.#unacked.clear();
+    const queues = new Set<Queue>();
+    // reverse order keeps requeue insertions at the head cheap
+    for (let i = items.length - 1; i >= 0; i--) {
+      const x = items[i]!;
+      this.settleReject(x, true);
+      queues.add(x.queue);
+    }
+    for (const q of queues) q.drain();
+  }
+
+  /** The socket drained: deliveries may resume. */
+  onDrain(): void {
+    if (!this.closing) this.resumeDeliveries();
+  }
+
+  consumerCancelledByBroker(c: ChannelConsumer): void {
+    this.consumers.delete(c.tag);
+    if (this.connection.capabilities.consumerCancelNotify && !this.closing) {
+      this.connection.send(this.id, P.encodeBasicCancel, { consumerTag: c.tag, noWait: true });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // publisher confirms
+
+  /** Next publish sequence number (confirm mode). */
+  nextPublishSeq(): number {
+    return ++this.#publishSeq;
+  }
+
+  /** Message `seq` is safe: batch it into the next basic.ack. */
+  confirm(seq: number): void {
+    if (this.#ackTo === 0) {
+      this.#ackFrom = seq;
+      this.connection.beforeFlush(this);
+    }
+    this.#ackTo = seq;
+  }
+
+  /** Message `seq` was refused by a queue: nack it (after the acks before it). */
+  reject(seq: number): void {
+    this.flushConfirms();
+    this.connection.send(this.id, P.encodeBasicNack, { deliveryTag: seq, multiple: false, requeue: false });
+  }
+
+  /** Called by the connection just before it writes: one ack for the run of confirms. */
+  flushConfirms(): void {
+    if (this.#ackTo === 0) return;
+    const multiple = this.#ackTo > this.#ackFrom;
+    this.connection.send(this.id, P.encodeBasicAck, { deliveryTag: this.#ackTo, multiple });
+    this.#ackFrom = this.#ackTo = 0;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // closing
+
+  /** Soft error: channel.close with the error, then wait for close-ok. */
+  closeWithError(err: AmqpError): void {
+    if (this.closing) return;
+    this.connection.log.info({ channel: this.id, code: err.code, text: err.replyText }, 'closing channel');
+    this.release();
+    this.closing = true;
+    this.connection.send(this.id, P.encodeChannelClose, {
+      replyCode: err.code,
+      replyText: err.replyText,
+      classId: err.classId,
+      methodId: err.methodId,
+    });
+  }
+
+  /** Gives back consumers and unacked messages (channel or connection closed). */
+  release(): void {
+    if (this.closing) return;
+    this.closing = true; // consumers stop accepting from here on
+    this.assembler.reset();
+    this.flushConfirms();
+    this.txPublishes = [];
+    this.txActions = [];
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    this.requeueAll();
+    for (const c of consumers) c.queue.removeConsumer(c);
+  }
+}

@@ -1,0 +1,688 @@
+/**
+ * One AMQP connection over any Duplex (TCP, TLS, WebSocket stream): handshake, tuning,
+ * heartbeats, channel multiplexing, hard errors and the output path.
+ *
+ * States: header → start (sent connection.start) → tune (sent tune) → open (tune-ok seen,
+ * waiting for connection.open) → running → closing (sent connection.close, waiting for
+ * close-ok) → closed. Frames for one connection are gathered in its FrameWriter and written
+ * once per event-loop turn (setImmediate), corked, so a burst of deliveries is one syscall.
+ * When the socket refuses more (write returns false) `writable` drops until 'drain' and the
+ * channels stop taking deliveries.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../util/logger.js';
+import type { Broker } from '../broker/broker.js';
+import type { ConnectionInfo } from '../broker/registry.js';
+import type { User } from '../broker/users.js';
+import type { VHost } from '../broker/vhost.js';
+import { AmqpError, REPLY } from '../broker/errors.js';
+import { FrameReader, describeOctets, type FrameSink } from '../protocol/frame-reader.js';
+import { FrameWriter, type Encoder } from '../protocol/frame-writer.js';
+import { FrameViolation } from '../protocol/frame-violation.js';
+import { DecodeError } from '../protocol/decode-error.js';
+import { decodeTable, plain, type FieldTable } from '../protocol/field-table.js';
+import * as P from '../protocol/generated.js';
+import { serverProperties, clientCapabilities, type ClientCapabilities } from './server-properties.js';
+import { Channel } from './channel.js';
+import type { BrokerConfig } from '../config.js';
+
+const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]); // "AMQP" 0 0 9 1
+
+const enum State {
+  Header,
+  Start,
+  Tune,
+  Open,
+  Running,
+  Closing,
+  Closed,
+}
+
+export interface ConnectionOptions {
+  broker: Broker;
+  config: BrokerConfig;
+  log: Logger;
+  peerHost: string;
+  peerPort: number;
+  localHost: string;
+  localPort: number;
+  /** Called once when the connection is gone (listener bookkeeping). */
+  onClosed?: (c: Connection) => void;
+}
+
+export class Connection implements FrameSink, ConnectionInfo {
+  readonly id: number;
+  readonly name: string;
+  readonly peerHost: string;
+  readonly peerPort: number;
+  readonly connectedAt = Date.now();
+  user = '';
+  vhost = '';
+  clientProperties: Record<string, unknown> = {};
+  capabilities: ClientCapabilities = {
+    authenticationFailureClose: false,
+    consumerCancelNotify: false,
+    connectionBlocked: false,
+    publisherConfirms: false,
+  };
+  /** Authenticated user (after start-ok). */
+  authUser: User | undefined;
+  frameMax: number;
+  channelMax: number;
+  heartbeat = 0;
+  /** False while the socket's buffer is full: channels must not deliver. */
+  writable = true;
+
+  readonly broker: Broker;
+  readonly config: BrokerConfig;
+  readonly log: Logger;
+  readonly #socket: Duplex;
+  readonly #reader: FrameReader;
+  readonly #writer: FrameWriter;
+  readonly #onClosed: ((c: Connection) => void) | undefined;
+  #state = State.Header;
+  #headerBuf: Buffer | null = null;
+  readonly #channels = new Map<number, Channel>();
+  #lastChannelNo = -1;
+  #lastChannel: Channel | undefined;
+  #flushScheduled = false;
+  readonly #flushBound = (): void => this.#flush();
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #ticksSinceRead = 0;
+  #wroteSinceTick = false;
+  #closeReason = '';
+  /** Listeners waiting for the socket to drain (channels with consumers). */
+  readonly #drainWaiters = new Set<Channel>();
+  /** Channels with publisher confirms to send before the next write. */
+  readonly #confirmers = new Set<Channel>();
+  #vhost: VHost | undefined;
+
+  constructor(socket: Duplex, opts: ConnectionOptions) {
+    this.#socket = socket;
+    this.broker = opts.broker;
+    this.config = opts.config;
+    this.peerHost = opts.peerHost;
+    this.peerPort = opts.peerPort;
+    this.#onClosed = opts.onClosed;
+    this.id = this.broker.registry.nextConnectionId();
+    this.name = `${opts.peerHost}:${opts.peerPort} -> ${opts.localHost}:${opts.localPort}`;
+    this.log = opts.log.child({ conn: this.id, peer: `${opts.peerHost}:${opts.peerPort}` });
+    this.frameMax = this.config.frameMax;
+    this.channelMax = this.config.channelMax;
+    this.#reader = new FrameReader(this.config.frameMax);
+    this.#writer = new FrameWriter(this.config.frameMax);
+
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (err: Error) => {
+      this.log.debug({ err: err.message }, 'socket error');
+      this.#closeReason ||= err.message;
+    });
+    socket.on('close', () => this.#teardown(this.#closeReason || 'client closed TCP connection'));
+    socket.on('end', () => {
+      this.#closeReason ||= 'client closed TCP connection';
+      socket.end();
+    });
+    this.#handshakeTimer = setTimeout(() => {
+      this.log.warn({ timeoutMs: this.config.handshakeTimeoutMs }, 'handshake timeout, closing connection');
+      this.#destroy('handshake timeout');
+    }, this.config.handshakeTimeoutMs);
+    this.broker.registry.add(this);
+    this.log.info({ connection: this.name }, 'accepting AMQP connection');
+  }
+
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  get channels(): IterableIterator<Channel> {
+    return this.#channels.values();
+  }
+
+  get isRunning(): boolean {
+    return this.#state === State.Running;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // output
+
+  send<A>(channel: number, encode: Encoder<A>, args: A): void {
+    if (this.#state === State.Closed) return;
+    this.#writer.method(channel, encode, args);
+    this.#scheduleFlush();
+  }
+
+  sendContent(channel: number, propsRaw: Buffer, body: Buffer): void {
+    if (this.#state === State.Closed) return;
+    this.#writer.content(channel, P.CLASS_BASIC, propsRaw, body);
+    this.#scheduleFlush();
+  }
+
+  /** Bytes encoded but not yet handed to the socket. */
+  get pendingOutput(): number {
+    return this.#writer.pendingBytes;
+  }
+
+  /** A channel has confirms to batch into one basic.ack before the next write. */
+  beforeFlush(ch: Channel): void {
+    this.#confirmers.add(ch);
+    this.#scheduleFlush();
+  }
+
+  /** A channel asks to be told when the socket drains. */
+  waitForDrain(ch: Channel): void {
+    this.#drainWaiters.add(ch);
+  }
+
+  #scheduleFlush(): void {
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushBound);
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#confirmers.size > 0) {
+      for (const ch of this.#confirmers) ch.flushConfirms();
+      this.#confirmers.clear();
+    }
+    const chunks = this.#writer.take();
+    if (chunks === null || this.#state === State.Closed) return;
+    const s = this.#socket;
+    if (s.destroyed) return;
+    let ok = true;
+    if (chunks.length === 1) ok = s.write(chunks[0]!);
+    else {
+      s.cork();
+      for (const c of chunks) ok = s.write(c);
+      s.uncork();
+    }
+    this.#wroteSinceTick = true;
+    if (!ok) this.writable = false;
+    else if (this.#drainWaiters.size > 0) this.#onDrain();
+  }
+
+  #onDrain(): void {
+    this.writable = true;
+    if (this.#drainWaiters.size === 0) return;
+    const waiters = [...this.#drainWaiters];
+    this.#drainWaiters.clear();
+    for (const ch of waiters) ch.onDrain();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // input
+
+  #onData(chunk: Buffer): void {
+    this.#ticksSinceRead = 0;
+    if (this.#state === State.Header) {
+      chunk = this.#readProtocolHeader(chunk) as Buffer;
+      if (chunk === null || chunk.length === 0) return;
+    }
+    if (this.#state === State.Closed) return;
+    this.#reader.push(chunk, this);
+  }
+
+  /** Returns the bytes after the header, or null while it is incomplete or was wrong. */
+  #readProtocolHeader(chunk: Buffer): Buffer | null {
+    const have = this.#headerBuf === null ? chunk : Buffer.concat([this.#headerBuf, chunk]);
+    if (have.length < 8) {
+      // spec 4.2.2: a header that can already be seen to be wrong is answered at once
+      if (!PROTOCOL_HEADER.subarray(0, have.length).equals(have)) this.#badProtocolHeader(have);
+      else this.#headerBuf = have;
+      return null;
+    }
+    this.#headerBuf = null;
+    if (!have.subarray(0, 8).equals(PROTOCOL_HEADER)) {
+      this.#badProtocolHeader(have.subarray(0, 8));
+      return null;
+    }
+    this.#state = State.Start;
+    this.send(0, P.encodeConnectionStart, {
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: serverProperties(this.config),
+      mechanisms: Buffer.from('AMQPLAIN PLAIN'),
+      locales: Buffer.from('en_US'),
+    });
+    return have.subarray(8);
+  }
+
+  #badProtocolHeader(got: Buffer): void {
+    // spec 4.2.2 / rabbitmq-compat: answer with the header we speak, then close
+    this.log.info({ header: got.toString('hex') }, 'bad protocol header, replying AMQP 0-9-1 and closing');
+    this.#state = State.Closing;
+    this.#writer.raw(PROTOCOL_HEADER);
+    this.#flush();
+    this.#socket.end();
+  }
+
+  onFrameError(text: string): void {
+    this.closeWithError(new AmqpError(REPLY.FRAME_ERROR, text));
+  }
+
+  onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
+    if (this.#state >= State.Closing) {
+      if (this.#state === State.Closing && type === P.FRAME_METHOD && channel === 0) this.#onMethodWhileClosing(buf, start, end);
+      return;
+    }
+    try {
+      if (type === P.FRAME_METHOD) {
+        if (end - start < 4) {
+          throw new AmqpError(REPLY.FRAME_ERROR, `type 1, ${describeOctets(buf, start, end)}: unknown_frame`);
+        }
+        if (channel === 0) this.#onConnectionMethod(buf, start, end);
+        else this.#onChannelMethod(channel, buf, start, end);
+      } else if (type === P.FRAME_HEADER || type === P.FRAME_BODY) {
+        if (this.#state !== State.Running) return this.#unexpectedBeforeOpen(type, buf, start, end);
+        const ch = this.#channel(channel);
+        if (ch === undefined) {
+          if (channel === 0) throw new AmqpError(REPLY.UNEXPECTED_FRAME, `type ${type}, ${describeOctets(buf, start, end)}`);
+          throw new AmqpError(REPLY.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+        }
+        if (type === P.FRAME_HEADER) ch.onHeader(buf, start, end);
+        else ch.onBody(buf, start, end);
+      } else if (type === P.FRAME_HEARTBEAT) {
+        if (end > start) throw new AmqpError(REPLY.FRAME_ERROR, `type 8, ${describeOctets(buf, start, end)}: unknown_frame`);
+        if (channel !== 0) throw new AmqpError(REPLY.UNEXPECTED_FRAME, `type 8, ${describeOctets(buf, start, end)}`);
+      } else {
+        throw new AmqpError(REPLY.FRAME_ERROR, `type ${type}, ${describeOctets(buf, start, end)}: unknown_frame`);
+      }
+    } catch (err) {
+      this.#onError(err, channel);
+    }
+  }
+
+  #onError(err: unknown, channel: number): void {
+    if (err instanceof AmqpError) {
+      if (err.isHard || channel === 0) this.closeWithError(err);
+      else this.#channel(channel)?.closeWithError(err);
+    } else if (err instanceof FrameViolation) {
+      const e = new AmqpError(err.code, err.text.replace(/^[A-Z_]+ - /, ''), true);
+      e.classId = err.classId;
+      e.methodId = err.methodId;
+      this.closeWithError(e);
+    } else {
+      this.log.error({ err }, 'internal error while handling a frame');
+      this.closeWithError(new AmqpError(REPLY.INTERNAL_ERROR, String((err as Error)?.message ?? err)));
+    }
+  }
+
+  /** Decodes a method payload; turns decode failures into RabbitMQ's 501/540 replies. */
+  #decode(buf: Buffer, start: number, end: number): P.Method {
+    try {
+      return P.decodeMethod(buf.subarray(start, end));
+    } catch (err) {
+      if (err instanceof P.UnknownMethodError) {
+        // rabbitmq-compat: RabbitMQ drops TCP here; we say why before closing.
+        throw new AmqpError(
+          REPLY.NOT_IMPLEMENTED,
+          `unknown method: class-id ${err.classId}, method-id ${err.methodId}`,
+          true,
+        );
+      }
+      if (err instanceof DecodeError) {
+        const bytes: number[] = [];
+        for (let i = start + 4; i < end && bytes.length < 64; i++) bytes.push(buf[i]!);
+        const e = new AmqpError(REPLY.FRAME_ERROR, `cannot decode <<${bytes.join(',')}>>${end - start - 4 > 64 ? '...' : ''}: ${err.message}`);
+        e.classId = buf.readUInt16BE(start);
+        e.methodId = buf.readUInt16BE(start + 2);
+        throw e;
+      }
+      throw err;
+    }
+  }
+
+  #unexpectedBeforeOpen(type: number, buf: Buffer, start: number, end: number): void {
+    if (this.#state === State.Open) {
+      throw new AmqpError(REPLY.UNEXPECTED_FRAME, `type ${type}, ${describeOctets(buf, start, end)}`);
+    }
+    // rabbitmq-compat: before tune-ok RabbitMQ does not talk to the client; it drops TCP
+    this.log.warn({ frameType: type }, 'frame on a channel before the handshake finished, closing TCP');
+    this.#destroy('protocol violation during handshake');
+  }
+
+  #channel(no: number): Channel | undefined {
+    if (no === this.#lastChannelNo) return this.#lastChannel;
+    const ch = this.#channels.get(no);
+    if (ch !== undefined) {
+      this.#lastChannelNo = no;
+      this.#lastChannel = ch;
+    }
+    return ch;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // channel 0
+
+  #onConnectionMethod(buf: Buffer, start: number, end: number): void {
+    const m = this.#decode(buf, start, end);
+    switch (this.#state) {
+      case State.Start:
+        if (m.id === P.CONNECTION_START_OK) return this.#onStartOk(m.args);
+        break;
+      case State.Tune:
+        if (m.id === P.CONNECTION_TUNE_OK) return this.#onTuneOk(m.args);
+        break;
+      case State.Open:
+        if (m.id === P.CONNECTION_OPEN) return this.#onOpen(m.args);
+        if (m.id === P.CONNECTION_CLOSE) return this.#onClientClose(m.args);
+        break;
+      case State.Running:
+        if (m.id === P.CONNECTION_CLOSE) return this.#onClientClose(m.args);
+        if (m.id === P.CONNECTION_UPDATE_SECRET) return this.#onUpdateSecret(m.args);
+        break;
+    }
+    if (this.#state === State.Start || this.#state === State.Tune) {
+      this.log.warn({ method: m.name }, 'unexpected method during handshake, closing TCP');
+      return this.#destroy('protocol violation during handshake');
+    }
+    const e = new AmqpError(
+      REPLY.CHANNEL_ERROR,
+      `unexpected method in connection state ${this.#state === State.Running ? 'running' : 'opening'}`,
+    );
+    e.classId = m.id >>> 16;
+    e.methodId = m.id & 0xffff;
+    throw e;
+  }
+
+  #onStartOk(a: P.ConnectionStartOk): void {
+    this.clientProperties = plain(a.clientProperties);
+    this.capabilities = clientCapabilities(a.clientProperties);
+    const credentials = parseCredentials(a.mechanism, a.response);
+    if (credentials === null) {
+      this.log.warn({ mechanism: a.mechanism }, 'unsupported authentication mechanism or malformed response');
+      return this.#refuseLogin(a.mechanism, `unsupported mechanism '${a.mechanism}' or malformed response`);
+    }
+    const user = this.broker.users.authenticate(credentials.user, credentials.pass);
+    if (user === undefined) {
+      this.log.warn({ user: credentials.user, mechanism: a.mechanism }, 'login refused: wrong user name or password');
+      return this.#refuseLogin(a.mechanism, 'invalid credentials');
+    }
+    if (this.config.loopbackUsers.includes(user.name) && !isLoopback(this.peerHost)) {
+      this.log.warn({ user: user.name }, 'login refused: user may only connect via localhost (loopbackUsers)');
+      return this.#refuseLogin(a.mechanism, 'loopback only', `user '${user.name}' can only connect via localhost`);
+    }
+    this.authUser = user;
+    this.user = user.name;
+    this.#state = State.Tune;
+    this.send(0, P.encodeConnectionTune, {
+      channelMax: this.config.channelMax,
+      frameMax: this.config.frameMax,
+      heartbeat: this.config.heartbeat,
+    });
+  }
+
+  /**
+   * rabbitmq-compat: the 403 close goes only to clients that announced
+   * authentication_failure_close; others are dropped silently after a delay, which also
+   * slows password guessing.
+   */
+  #refuseLogin(mechanism: string, why: string, text?: string): void {
+    if (this.capabilities.authenticationFailureClose) {
+      const e = new AmqpError(
+        REPLY.ACCESS_REFUSED,
+        text ?? `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
+      );
+      this.closeWithError(e);
+      return;
+    }
+    this.#state = State.Closing;
+    this.#reader.stop();
+    this.#closeTimer = setTimeout(() => this.#destroy(`login refused: ${why}`), this.config.silentCloseDelayMs);
+  }
+
+  #onTuneOk(a: P.ConnectionTuneOk): void {
+    const c = this.config;
+    let problem: string | null = null;
+    // rabbitmq-compat: the checks of rabbit_reader; RabbitMQ drops TCP silently, we say why
+    if (a.frameMax === 0 || a.frameMax < P.FRAME_MIN_SIZE) problem = `frame_max=${a.frameMax} < ${P.FRAME_MIN_SIZE} min size`;
+    else if (a.frameMax > c.frameMax) problem = `frame_max=${a.frameMax} > ${c.frameMax} max size`;
+    else if (a.channelMax === 0) problem = `channel_max=0 (no limit) is not allowed, this server's limit is ${c.channelMax}`;
+    else if (a.channelMax > c.channelMax) problem = `channel_max=${a.channelMax} > ${c.channelMax} max size`;
+    if (problem !== null) {
+      this.log.warn({ problem }, 'unacceptable connection.tune-ok');
+      this.#state = State.Open; // so the close below is sent with a negotiated frame size
+      const e = new AmqpError(REPLY.NOT_ALLOWED, problem);
+      e.classId = P.CLASS_CONNECTION;
+      e.methodId = 31;
+      return this.closeWithError(e);
+    }
+    this.frameMax = a.frameMax;
+    this.channelMax = a.channelMax;
+    this.heartbeat = a.heartbeat;
+    this.#reader.frameMax = a.frameMax;
+    this.#writer.frameMax = a.frameMax;
+    this.#state = State.Open;
+    if (a.heartbeat > 0) {
+      this.#heartbeatTimer = setInterval(() => this.#heartbeatTick(), a.heartbeat * 500);
+    }
+  }
+
+  #onOpen(a: P.ConnectionOpen): void {
+    const vhost = this.broker.vhost(a.virtualHost);
+    const fail = (text: string): never => {
+      this.log.warn({ vhost: a.virtualHost, user: this.user }, text);
+      const e = new AmqpError(REPLY.NOT_ALLOWED, text);
+      e.classId = P.CLASS_CONNECTION;
+      e.methodId = 40;
+      throw e;
+    };
+    if (vhost === undefined) fail(`vhost ${a.virtualHost} not found`);
+    if (this.broker.users.permission(a.virtualHost, this.user) === undefined) {
+      fail(`access to vhost '${a.virtualHost}' refused for user '${this.user}'`);
+    }
+    this.vhost = a.virtualHost;
+    this.#vhost = vhost;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    this.#state = State.Running;
+    this.send(0, P.encodeConnectionOpenOk, { reserved1: '' });
+    this.log.info({ user: this.user, vhost: this.vhost, client: this.clientProperties['product'] }, 'connection opened');
+  }
+
+  #onUpdateSecret(a: P.ConnectionUpdateSecret): void {
+    // rabbitmq-compat: only meaningful for token-based (OAuth 2) backends; with internal
+    // users the new secret is accepted and the connection goes on.
+    this.log.info({ reason: a.reason }, 'connection.update-secret');
+    this.send(0, P.encodeConnectionUpdateSecretOk, {});
+  }
+
+  #onClientClose(a: P.ConnectionClose): void {
+    this.log.debug({ code: a.replyCode, text: a.replyText }, 'client sent connection.close');
+    this.#closeReason = a.replyCode === 200 ? 'client closed connection' : `client closed connection: ${a.replyCode} ${a.replyText}`;
+    this.#releaseChannels();
+    this.send(0, P.encodeConnectionCloseOk, {});
+    this.#state = State.Closing;
+    this.#flush();
+    this.#socket.end();
+  }
+
+  #onMethodWhileClosing(buf: Buffer, start: number, end: number): void {
+    if (end - start < 4) return;
+    const id = buf.readUInt32BE(start);
+    if (id === P.CONNECTION_CLOSE_OK) {
+      this.#socket.end();
+    } else if (id === P.CONNECTION_CLOSE) {
+      // both sides closed at once: answer and finish
+      this.#writer.method(0, P.encodeConnectionCloseOk, {});
+      this.#flush();
+      this.#socket.end();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // channels
+
+  #onChannelMethod(no: number, buf: Buffer, start: number, end: number): void {
+    if (this.#state !== State.Running) return this.#unexpectedBeforeOpen(P.FRAME_METHOD, buf, start, end);
+    const ch = this.#channel(no);
+    const id = buf.readUInt32BE(start);
+    if (ch === undefined) {
+      const m = this.#decode(buf, start, end);
+      if (m.id === P.CHANNEL_OPEN) return this.#openChannel(no);
+      throw withMethod(new AmqpError(REPLY.CHANNEL_ERROR, "expected 'channel.open'"), m.id);
+    }
+    if (ch.closing) {
+      // spec 2.2.2.1 / rabbitmq-compat: after sending channel.close, discard all but close/close-ok
+      if (id === P.CHANNEL_CLOSE_OK) this.#removeChannel(no);
+      else if (id === P.CHANNEL_CLOSE) {
+        this.#removeChannel(no);
+        this.send(no, P.encodeChannelCloseOk, {});
+      }
+      return;
+    }
+    const m = this.#decode(buf, start, end);
+    switch (m.id) {
+      case P.CHANNEL_OPEN:
+        throw withMethod(new AmqpError(REPLY.CHANNEL_ERROR, "second 'channel.open' seen"), m.id);
+      case P.CHANNEL_CLOSE:
+        ch.release();
+        this.#removeChannel(no);
+        this.send(no, P.encodeChannelCloseOk, {});
+        return;
+      case P.CHANNEL_CLOSE_OK:
+        throw withMethod(new AmqpError(REPLY.COMMAND_INVALID, 'unimplemented method'), m.id);
+      default:
+        ch.handle(m);
+    }
+  }
+
+  #openChannel(no: number): void {
+    if (this.#channels.size >= this.channelMax) {
+      throw new AmqpError(
+        REPLY.NOT_ALLOWED,
+        `number of channels opened (${this.#channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
+      );
+    }
+    this.#channels.set(no, new Channel(this, no, this.#vhost!));
+    this.send(no, P.encodeChannelOpenOk, { reserved1: Buffer.alloc(0) });
+  }
+
+  #removeChannel(no: number): void {
+    this.#channels.delete(no);
+    if (this.#lastChannelNo === no) {
+      this.#lastChannelNo = -1;
+      this.#lastChannel = undefined;
+    }
+  }
+
+  /** Release every channel's consumers and unacked messages (connection is ending). */
+  #releaseChannels(): void {
+    for (const ch of this.#channels.values()) ch.release();
+    this.#channels.clear();
+    this.#lastChannelNo = -1;
+    this.#lastChannel = undefined;
+    this.#confirmers.clear();
+    // spec: exclusive queues are deleted when their connection closes
+    this.#vhost?.deleteExclusiveQueues(this);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // closing
+
+  /** Hard error: connection.close with the error's code and text; wait for close-ok. */
+  closeWithError(err: AmqpError): void {
+    if (this.#state >= State.Closing) return;
+    if (this.#state === State.Start || this.#state === State.Header) {
+      // before tuning RabbitMQ does not send close methods (except the auth-failure close)
+      if (err.code !== REPLY.ACCESS_REFUSED) return this.#destroy(err.replyText);
+    }
+    const level = err.code === REPLY.CONNECTION_FORCED ? 'info' : 'warn';
+    this.log[level]({ code: err.code, text: err.replyText, classId: err.classId, methodId: err.methodId }, 'closing connection');
+    this.#closeReason = err.replyText;
+    this.#releaseChannels();
+    this.#writer.method(0, P.encodeConnectionClose, {
+      replyCode: err.code,
+      replyText: err.replyText,
+      classId: err.classId,
+      methodId: err.methodId,
+    });
+    // keep reading, but only close-ok / close count from now on (onFrame); after a framing
+    // error the reader has stopped and the timer below or the client's FIN ends it
+    this.#state = State.Closing;
+    this.#flush();
+    this.#closeTimer = setTimeout(() => this.#destroy(this.#closeReason), this.config.closeOkTimeoutMs);
+  }
+
+  /** Server-initiated close with 320 (management, shutdown). */
+  forceClose(reason: string): void {
+    if (this.#state < State.Open) return this.#destroy(reason);
+    this.closeWithError(new AmqpError(REPLY.CONNECTION_FORCED, reason));
+  }
+
+  #heartbeatTick(): void {
+    if (++this.#ticksSinceRead >= 4) {
+      // spec 4.2.7: a peer silent for two heartbeat intervals is gone
+      this.log.warn({ timeoutSeconds: this.heartbeat }, 'missed heartbeats from client, closing TCP connection');
+      return this.#destroy(`missed heartbeats from client, timeout: ${this.heartbeat}s`);
+    }
+    if (!this.#wroteSinceTick && !this.#flushScheduled) {
+      this.#writer.heartbeat();
+      this.#flush();
+    }
+    this.#wroteSinceTick = false;
+  }
+
+  #destroy(reason: string): void {
+    this.#closeReason ||= reason;
+    this.#socket.destroy();
+    this.#teardown(reason);
+  }
+
+  #teardown(reason: string): void {
+    if (this.#state === State.Closed) return;
+    const wasRunning = this.#state === State.Running || this.vhost !== '';
+    this.#state = State.Closed;
+    this.#reader.stop();
+    this.#writer.discard();
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#closeTimer);
+    this.#releaseChannels();
+    this.#drainWaiters.clear();
+    this.broker.registry.remove(this);
+    if (!this.#socket.destroyed) this.#socket.destroy();
+    this.log.info({ user: this.user || undefined, vhost: this.vhost || undefined, reason: this.#closeReason || reason }, wasRunning ? 'connection closed' : 'connection closed during handshake');
+    this.#onClosed?.(this);
+  }
+}
+
+function withMethod(e: AmqpError, id: number): AmqpError {
+  e.classId = id >>> 16;
+  e.methodId = id & 0xffff;
+  return e;
+}
+
+/** PLAIN: "[authzid] NUL user NUL pass"; AMQPLAIN: a field table without its size prefix. */
+function parseCredentials(mechanism: string, response: Buffer): { user: string; pass: string } | null {
+  if (mechanism === 'PLAIN') {
+    const first = response.indexOf(0);
+    const second = first < 0 ? -1 : response.indexOf(0, first + 1);
+    if (second < 0) return null;
+    return { user: response.toString('utf8', first + 1, second), pass: response.toString('utf8', second + 1) };
+  }
+  if (mechanism === 'AMQPLAIN') {
+    const framed = Buffer.allocUnsafe(response.length + 4);
+    framed.writeUInt32BE(response.length, 0);
+    response.copy(framed, 4);
+    let t: FieldTable;
+    try {
+      t = decodeTable(framed, 0, framed.length).table;
+    } catch {
+      return null;
+    }
+    const login = t.get('LOGIN');
+    const password = t.get('PASSWORD');
+    if (login?.type !== 'S' || password?.type !== 'S') return null;
+    return { user: login.value, pass: password.value };
+  }
+  return null;
+}
+
+function isLoopback(host: string): boolean {
+  return host === '::1' || host.startsWith('127.') || host.startsWith('::ffff:127.') || host === 'localhost';
+}
