@@ -2,6 +2,7 @@
  * The broker core: vhosts, users and the registry of live connections. Knows no sockets and
  * no frames; the session layer drives it.
  */
+import { Policies } from './policies.js';
 import { Registry } from './registry.js';
 import { Users } from './users.js';
 import { VHost } from './vhost.js';
@@ -17,10 +18,12 @@ export class Broker {
   readonly users = new Users();
   readonly vhosts = new Map<string, VHost>();
   readonly registry = new Registry();
+  readonly policies = new Policies();
   readonly options: BrokerOptions;
 
   constructor(options: BrokerOptions) {
     this.options = options;
+    this.policies.onChange = (vhost) => this.vhosts.get(vhost)?.applyPolicies();
     this.addVhost(options.defaultVhost);
     if (options.defaultUser !== '') {
       this.users.add(options.defaultUser, options.defaultPass, ['administrator']);

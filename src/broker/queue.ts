@@ -14,6 +14,7 @@ import type { FieldTable } from '../protocol/field-table.js';
 import type { Consumer } from './consumer.js';
 import type { Destination } from './exchange/exchange-type.js';
 import type { Message } from './message.js';
+import type { Policy } from './policies.js';
 import type { VHost } from './vhost.js';
 
 export interface QueueEntry {
@@ -67,6 +68,19 @@ export class Queue implements Destination {
     this.autoDelete = o.autoDelete;
     this.arguments = o.arguments;
     this.owner = o.owner;
+  }
+
+  /** x-queue-type: classic (default) or quorum. */
+  get queueType(): string {
+    const t = this.arguments.get('x-queue-type');
+    return t?.type === 'S' ? t.value : 'classic';
+  }
+
+  /** The policy that currently applies (management/policies), if any. */
+  policy: Policy | undefined;
+
+  setPolicy(p: Policy | undefined): void {
+    this.policy = p;
   }
 
   get messageCount(): number {

@@ -76,15 +76,18 @@ export class VHost {
   }
 
   declareExchange(name: string, type: string, d: ExchangeDeclare): Exchange {
-    if (name === '') throw accessRefused('operation not permitted on the default exchange');
+    const defaultRefused = (): AmqpError => accessRefused('operation not permitted on the default exchange');
     const existing = this.exchanges.get(name);
     if (d.passive) {
+      if (name === '') throw defaultRefused();
       if (existing === undefined) throw notFound(`no exchange '${name}' in vhost '${this.name}'`);
       return existing;
     }
+    // rabbitmq-compat (rabbit_channel): the type is checked first, even for the default exchange
     if (type === '') throw new AmqpError(REPLY.COMMAND_INVALID, "invalid exchange type ''");
     const router = createExchangeType<Bindable>(type);
     if (router === undefined) throw new AmqpError(REPLY.COMMAND_INVALID, `unknown exchange type '${type}'`);
+    if (name === '') throw defaultRefused();
     if (existing !== undefined) {
       const head = `inequivalent arg '%s' for exchange '${name}' in vhost '${this.name}': `;
       const cmp = (arg: string, received: string | boolean, current: string | boolean): void => {
@@ -245,6 +248,12 @@ export class VHost {
   /** Connection closed: its exclusive queues go. */
   deleteExclusiveQueues(owner: object): void {
     for (const q of [...this.queues.values()]) if (q.exclusive && q.owner === owner) this.deleteQueueNow(q, 'owner closed');
+  }
+
+  /** Policies changed: every queue re-evaluates which one applies to it. */
+  applyPolicies(): void {
+    const policies = this.broker.policies;
+    for (const q of this.queues.values()) q.setPolicy(policies.match(this.name, 'queue', q.name, q.queueType));
   }
 
   // -------------------------------------------------------------------------------------

@@ -1,0 +1,503 @@
+/**
+ * Append-only segment files for persistent messages: group commit, acks, recovery, cleanup.
+ *
+ * A segment (`msg-00000001.seg`) is a sequence of records:
+ *
+ *   0        4        8      9
+ *   +--------+--------+------+----------------------+
+ *   | length | crc32  | type | body (length-1 bytes)|
+ *   +--------+--------+------+----------------------+
+ *   length = 1 + body length; crc32 covers type and body.
+ *
+ *   MESSAGE   id u64 | nqueues u8 | queue shortstr × n | exchange shortstr |
+ *             routing-key shortstr | props u32+bytes | body u32+bytes
+ *   ACK       id u64 | queue shortstr          the message left that queue
+ *   DELIVERED id u64 | queue shortstr          delivered (recovery: redelivered=true)
+ *   DROPQUEUE upto u64 | queue shortstr        queue deleted: all its messages ≤ upto gone
+ *
+ * Invariants:
+ *  - message ids grow monotonically across restarts; a message is written once, however
+ *    many queues it was routed to;
+ *  - records of one event-loop turn form a batch: one write per segment touched, then one
+ *    fdatasync; batch N+1 starts writing only after batch N is synced, so listeners are told
+ *    in order;
+ *  - segments are deleted oldest first, and only when no message in them is still held by a
+ *    queue: an ACK record can then never outlive the MESSAGE it refers to, so recovery
+ *    cannot resurrect an acked message.
+ */
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, ftruncateSync, unlinkSync, writev } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from '../util/logger.js';
+import type { MessageStore, RecoveredMessage, RecoveryStats, SyncListener } from './store.js';
+
+const MESSAGE = 1;
+const ACK = 2;
+const DELIVERED = 3;
+const DROPQUEUE = 4;
+const HEADER = 8;
+
+export interface SegmentStoreOptions {
+  /** Start a new segment once the current one is this big. */
+  segmentSize?: number;
+  /** Keep bodies of recovered messages on disk once this many body bytes are in memory. */
+  recoverBodiesInMemory?: number;
+  log: Logger;
+}
+
+interface Segment {
+  readonly no: number;
+  readonly path: string;
+  fd: number;
+  /** bytes written or queued */
+  size: number;
+  /** messages in it still held by some queue */
+  live: number;
+}
+
+interface MsgMeta {
+  seg: Segment;
+  /** offset of the body bytes inside the segment */
+  bodyOffset: number;
+  bodySize: number;
+  /** queues still holding it */
+  refs: number;
+}
+
+interface Pending {
+  seg: Segment;
+  /** file offset of the first chunk */
+  position: number;
+  chunks: Buffer[];
+  bytes: number;
+}
+
+export class SegmentStore implements MessageStore {
+  readonly #dir: string;
+  readonly #segmentSize: number;
+  readonly #recoverBodies: number;
+  readonly #log: Logger;
+  readonly #segments: Segment[] = [];
+  readonly #msgs = new Map<number, MsgMeta>();
+  #nextId = 1;
+  #current!: Segment;
+  #batch = 1;
+  #pending: Pending[] = [];
+  #listeners = new Set<SyncListener>();
+  #scheduled = false;
+  #writing = false;
+  #closed = false;
+  #flushWaiters: (() => void)[] = [];
+  /** Batches whose write failed: the store stops confirming (never claim durability falsely). */
+  #failed: Error | null = null;
+  fsyncs = 0;
+
+  constructor(dir: string, opts: SegmentStoreOptions) {
+    this.#dir = dir;
+    this.#segmentSize = opts.segmentSize ?? 8 * 1024 * 1024;
+    this.#recoverBodies = opts.recoverBodiesInMemory ?? 512 * 1024 * 1024;
+    this.#log = opts.log;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get batch(): number {
+    return this.#batch;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // writing
+
+  append(exchange: string, routingKey: string, propsRaw: Buffer, body: Buffer, queues: readonly string[]): number {
+    const id = this.#nextId++;
+    let qbytes = 0;
+    for (const q of queues) qbytes += 1 + Buffer.byteLength(q);
+    const ex = Buffer.byteLength(exchange);
+    const rk = Buffer.byteLength(routingKey);
+    const headLen = HEADER + 1 + 8 + 1 + qbytes + 1 + ex + 1 + rk + 4 + propsRaw.length + 4;
+    const head = Buffer.allocUnsafe(headLen);
+    let o = HEADER;
+    head[o++] = MESSAGE;
+    o = writeId(head, o, id);
+    head[o++] = queues.length;
+    for (const q of queues) o = writeShort(head, o, q);
+    o = writeShort(head, o, exchange);
+    o = writeShort(head, o, routingKey);
+    head.writeUInt32BE(propsRaw.length, o);
+    propsRaw.copy(head, o + 4);
+    o += 4 + propsRaw.length;
+    head.writeUInt32BE(body.length, o);
+    head.writeUInt32BE(headLen - HEADER + body.length, 0);
+    let crc = crc32(head.subarray(HEADER));
+    crc = crc32(body, crc);
+    head.writeUInt32BE(crc, 4);
+    const seg = this.#queue(head, body);
+    this.#msgs.set(id, { seg, bodyOffset: seg.size - body.length, bodySize: body.length, refs: queues.length });
+    seg.live++;
+    return id;
+  }
+
+  delivered(id: number, queue: string): void {
+    if (!this.#msgs.has(id)) return;
+    this.#small(DELIVERED, id, queue);
+  }
+
+  ack(id: number, queue: string): void {
+    const m = this.#msgs.get(id);
+    if (m === undefined) return;
+    this.#small(ACK, id, queue);
+    this.#release(id, m);
+  }
+
+  dropQueue(queue: string, ids: Iterable<number>): void {
+    this.#small(DROPQUEUE, this.#nextId - 1, queue);
+    for (const id of ids) {
+      const m = this.#msgs.get(id);
+      if (m !== undefined) this.#release(id, m);
+    }
+  }
+
+  whenSynced(listener: SyncListener): void {
+    this.#listeners.add(listener);
+    this.#schedule();
+  }
+
+  #small(type: number, id: number, queue: string): void {
+    const q = Buffer.byteLength(queue);
+    const rec = Buffer.allocUnsafe(HEADER + 1 + 8 + 1 + q);
+    rec[HEADER] = type;
+    writeId(rec, HEADER + 1, id);
+    writeShort(rec, HEADER + 9, queue);
+    rec.writeUInt32BE(rec.length - HEADER, 0);
+    rec.writeUInt32BE(crc32(rec.subarray(HEADER)), 4);
+    this.#queue(rec, null);
+  }
+
+  /** Queues record bytes for the current batch; returns the segment they go to. */
+  #queue(head: Buffer, body: Buffer | null): Segment {
+    if (this.#closed) throw new Error('message store is closed');
+    const n = head.length + (body === null ? 0 : body.length);
+    let seg = this.#current;
+    if (seg.size > 0 && seg.size + n > this.#segmentSize) seg = this.#rotate();
+    let p = this.#pending[this.#pending.length - 1];
+    if (p === undefined || p.seg !== seg) {
+      p = { seg, position: seg.size, chunks: [], bytes: 0 };
+      this.#pending.push(p);
+    }
+    p.chunks.push(head);
+    if (body !== null && body.length > 0) p.chunks.push(body);
+    p.bytes += n;
+    seg.size += n;
+    this.#schedule();
+    return seg;
+  }
+
+  #schedule(): void {
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      setImmediate(() => this.#commit());
+    }
+  }
+
+  /** Group commit: one writev per segment touched, one fdatasync, then tell listeners. */
+  #commit(): void {
+    this.#scheduled = false;
+    if (this.#writing) return;
+    const pending = this.#pending;
+    const listeners = this.#listeners;
+    const batch = this.#batch;
+    if (pending.length === 0 && listeners.size === 0) return this.#wakeFlushers();
+    this.#pending = [];
+    this.#listeners = new Set();
+    this.#batch++;
+    this.#writing = true;
+    const done = (err: Error | null): void => {
+      this.#writing = false;
+      if (err !== null) {
+        this.#failed ??= err;
+        this.#log.error({ err: err.message, dir: this.#dir }, 'message store write failed: persistent messages are no longer confirmed');
+      } else if (this.#failed === null) {
+        for (const l of listeners) l.onStoreSynced(batch);
+      }
+      if (this.#pending.length > 0 || this.#listeners.size > 0) this.#commit();
+      else {
+        this.#collect();
+        this.#wakeFlushers();
+      }
+    };
+    this.#writeAll(pending, 0, done);
+  }
+
+  #writeAll(pending: Pending[], i: number, done: (err: Error | null) => void): void {
+    if (i === pending.length) {
+      const fds = new Set(pending.map((p) => p.seg.fd));
+      if (fds.size === 0) return done(null);
+      let left = fds.size;
+      let failure: Error | null = null;
+      for (const fd of fds) {
+        this.fsyncs++;
+        fdatasync(fd, (err) => {
+          if (err) failure = err;
+          if (--left === 0) done(failure);
+        });
+      }
+      return;
+    }
+    const p = pending[i]!;
+    writeFully(p.seg.fd, p.chunks, p.position, (err) => (err ? done(err) : this.#writeAll(pending, i + 1, done)));
+  }
+
+  #wakeFlushers(): void {
+    const w = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const f of w) f();
+  }
+
+  flush(): Promise<void> {
+    if (!this.#writing && !this.#scheduled && this.#pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#flushWaiters.push(resolve);
+      this.#schedule();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+    for (const s of this.#segments) closeSync(s.fd);
+    this.#segments.length = 0;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // cleanup
+
+  #release(id: number, m: MsgMeta): void {
+    if (--m.refs > 0) return;
+    this.#msgs.delete(id);
+    m.seg.live--;
+    this.#collect();
+  }
+
+  /** Deletes fully-acked segments, oldest first; restarts an all-dead current segment. */
+  #collect(): void {
+    const segs = this.#segments;
+    while (segs.length > 1 && segs[0]!.live === 0 && !this.#hasPending(segs[0]!)) {
+      const s = segs.shift()!;
+      closeSync(s.fd);
+      unlinkSync(s.path);
+    }
+    const cur = this.#current;
+    if (segs.length === 1 && cur.live === 0 && cur.size > 1024 * 1024 && !this.#hasPending(cur)) {
+      // everything acked: start afresh so the data directory shrinks back
+      this.#rotate();
+      this.#collect();
+    }
+  }
+
+  #hasPending(seg: Segment): boolean {
+    if (this.#writing) return true; // a batch in flight may touch it
+    for (const p of this.#pending) if (p.seg === seg) return true;
+    return false;
+  }
+
+  #rotate(): Segment {
+    const no = (this.#segments.at(-1)?.no ?? 0) + 1;
+    const path = join(this.#dir, `msg-${String(no).padStart(8, '0')}.seg`);
+    const fd = openSync(path, 'w+');
+    const seg: Segment = { no, path, fd, size: 0, live: 0 };
+    this.#segments.push(seg);
+    this.#current = seg;
+    fsyncDir(this.#dir);
+    return seg;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // reading
+
+  readBody(id: number): Buffer {
+    const m = this.#msgs.get(id);
+    if (m === undefined) throw new Error(`message ${id} is not in the store`);
+    const buf = Buffer.allocUnsafe(m.bodySize);
+    let got = 0;
+    while (got < m.bodySize) {
+      const n = readSync(m.seg.fd, buf, got, m.bodySize - got, m.bodyOffset + got);
+      if (n === 0) throw new Error(`short read of message ${id} in ${m.seg.path}`);
+      got += n;
+    }
+    return buf;
+  }
+
+  stats(): { segments: number; bytes: number; messages: number } {
+    let bytes = 0;
+    for (const s of this.#segments) bytes += s.size;
+    return { segments: this.#segments.length, bytes, messages: this.#msgs.size };
+  }
+
+  /**
+   * Reads every segment, truncating a torn or corrupt tail, and hands back the messages
+   * still held by queues, in id (publish) order.
+   */
+  recover(onMessage: (m: RecoveredMessage) => void): RecoveryStats {
+    const t0 = Date.now();
+    const files = readdirSync(this.#dir).filter((f) => /^msg-\d{8}\.seg$/.test(f)).sort();
+    const found = new Map<number, RecoveredMessage & { seg: Segment; bodyOffset: number }>();
+    let bytes = 0;
+    let truncatedBytes = 0;
+    for (const f of files) {
+      const path = join(this.#dir, f);
+      const data = readFileSync(path);
+      bytes += data.length;
+      const seg: Segment = { no: Number(f.slice(4, 12)), path, fd: -1, size: 0, live: 0 };
+      let o = 0;
+      while (o < data.length) {
+        const bad = (why: string): void => {
+          truncatedBytes += data.length - o;
+          this.#log.warn({ file: path, offset: o, bytes: data.length - o, why }, 'message store: truncating damaged segment tail');
+          const fd = openSync(path, 'r+');
+          ftruncateSync(fd, o);
+          fsyncSync(fd);
+          closeSync(fd);
+        };
+        if (o + HEADER + 1 > data.length) {
+          bad('torn record header');
+          break;
+        }
+        const len = data.readUInt32BE(o);
+        if (len < 1 || o + HEADER + len > data.length) {
+          bad('record runs past the end of the file');
+          break;
+        }
+        if (crc32(data.subarray(o + HEADER, o + HEADER + len)) !== data.readUInt32BE(o + 4)) {
+          bad('checksum mismatch');
+          break;
+        }
+        this.#replay(data, o + HEADER, o + HEADER + len, seg, found);
+        o += HEADER + len;
+      }
+      seg.size = o;
+      seg.fd = openSync(path, 'r+');
+      this.#segments.push(seg);
+    }
+    if (this.#segments.length === 0) this.#rotate();
+    else this.#current = this.#segments[this.#segments.length - 1]!;
+
+    let count = 0;
+    let inMemory = 0;
+    const ids = [...found.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const m = found.get(id)!;
+      const held = m.queues.filter((q) => q.name !== '');
+      if (held.length === 0) continue;
+      m.queues = held;
+      this.#msgs.set(id, { seg: m.seg, bodyOffset: m.bodyOffset, bodySize: m.bodySize, refs: held.length });
+      m.seg.live++;
+      if (inMemory + m.bodySize <= this.#recoverBodies) {
+        m.body = this.readBody(id);
+        inMemory += m.bodySize;
+      }
+      count++;
+      onMessage(m);
+    }
+    this.#nextId = Math.max(this.#nextId, (ids.at(-1) ?? 0) + 1);
+    this.#collect();
+    return { messages: count, segments: files.length, bytes, truncatedBytes, ms: Date.now() - t0 };
+  }
+
+  #replay(
+    d: Buffer,
+    start: number,
+    end: number,
+    seg: Segment,
+    found: Map<number, RecoveredMessage & { seg: Segment; bodyOffset: number }>,
+  ): void {
+    const type = d[start]!;
+    let o = start + 1;
+    const id = d.readUInt32BE(o) * 0x100000000 + d.readUInt32BE(o + 4);
+    o += 8;
+    if (id >= this.#nextId) this.#nextId = id + 1;
+    if (type === MESSAGE) {
+      const n = d[o++]!;
+      const queues: { name: string; delivered: boolean }[] = [];
+      for (let i = 0; i < n; i++) {
+        const l = d[o]!;
+        queues.push({ name: d.toString('utf8', o + 1, o + 1 + l), delivered: false });
+        o += 1 + l;
+      }
+      const exl = d[o]!;
+      const exchange = d.toString('utf8', o + 1, o + 1 + exl);
+      o += 1 + exl;
+      const rkl = d[o]!;
+      const routingKey = d.toString('utf8', o + 1, o + 1 + rkl);
+      o += 1 + rkl;
+      const pl = d.readUInt32BE(o);
+      const propsRaw = Buffer.from(d.subarray(o + 4, o + 4 + pl));
+      o += 4 + pl;
+      const bl = d.readUInt32BE(o);
+      // the body is read back at the end, and only while the in-memory budget lasts
+      // `d` is the whole file, so offsets in it are file offsets
+      found.set(id, { id, exchange, routingKey, propsRaw, body: null, bodySize: bl, queues, seg, bodyOffset: o + 4 });
+      return;
+    }
+    const l = d[o]!;
+    const queue = d.toString('utf8', o + 1, o + 1 + l);
+    if (type === DROPQUEUE) {
+      for (const [mid, m] of found) if (mid <= id) for (const q of m.queues) if (q.name === queue) q.name = '';
+      return;
+    }
+    const m = found.get(id);
+    if (m === undefined) return; // its segment was already collected
+    const q = m.queues.find((x) => x.name === queue);
+    if (q === undefined) return;
+    if (type === ACK) q.name = '';
+    else if (type === DELIVERED) q.delivered = true;
+  }
+}
+
+function writeId(b: Buffer, o: number, id: number): number {
+  b.writeUInt32BE(Math.floor(id / 0x100000000), o);
+  b.writeUInt32BE(id >>> 0, o + 4);
+  return o + 8;
+}
+
+function writeShort(b: Buffer, o: number, s: string): number {
+  const n = b.write(s, o + 1, 'utf8');
+  b[o] = n;
+  return o + 1 + n;
+}
+
+/** writev at a position, continuing after short writes. */
+function writeFully(fd: number, chunks: Buffer[], position: number, cb: (err: Error | null) => void): void {
+  writev(fd, chunks, position, (err, written) => {
+    if (err) return cb(err);
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    if (written === total) return cb(null);
+    // rare: short write; drop what was written and go on
+    let skip = written;
+    const rest: Buffer[] = [];
+    for (const c of chunks) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+    writeFully(fd, rest, position + written, cb);
+  });
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch {
+    // some filesystems refuse fsync on directories; the rename/creation is still ordered
+  }
+}
+
+export function segmentBytes(dir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dir)) n += statSync(join(dir, f)).size;
+  return n;
+}
