@@ -28,6 +28,10 @@ export interface BrokerConfig {
   closeOkTimeoutMs: number;
   /** RabbitMQ's max_message_size default: 128 MiB. */
   maxMessageSize: number;
+  /** An unacked delivery older than this closes its channel with 406 (RabbitMQ's consumer_timeout, 30 min). */
+  consumerTimeoutMs: number;
+  /** Message store segment file size. */
+  segmentSize: number;
 
   /** What connection.start reports; client libraries key behaviour on these. */
   serverProduct: string;
@@ -44,6 +48,11 @@ export interface BrokerConfig {
   managementPort: number;
   /** Prometheus /metrics; 0 = off. */
   prometheusPort: number;
+  /**
+   * A definitions.json (RabbitMQ's export format) imported at start, before the listeners
+   * open, as RabbitMQ's load_definitions.
+   */
+  loadDefinitions?: string;
 }
 
 export const WARREN_VERSION = '0.1.0';
@@ -63,6 +72,8 @@ export function defaultConfig(): BrokerConfig {
     silentCloseDelayMs: 3_000,
     closeOkTimeoutMs: 3_000,
     maxMessageSize: 128 * 1024 * 1024,
+    consumerTimeoutMs: 30 * 60 * 1000,
+    segmentSize: 8 * 1024 * 1024,
     serverProduct: 'RabbitMQ',
     serverVersion: '3.10.8',
     clusterName: `warren@${hostname()}`,

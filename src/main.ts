@@ -7,6 +7,7 @@ import { Broker } from './broker/broker.js';
 import { resolveConfig, WARREN_VERSION, type BrokerConfig } from './config.js';
 import { Connection } from './session/connection.js';
 import { createLogger, silentLogger, type Logger } from './util/logger.js';
+import { openDurability, type Durability } from './durability.js';
 
 export interface RunningBroker {
   readonly config: BrokerConfig;
@@ -26,12 +27,19 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   const startedAt = process.hrtime.bigint();
   const config = resolveConfig(partial);
   const log = logger ?? (config.silent ? silentLogger() : createLogger({ level: config.logLevel, pretty: config.logPretty }));
-  const broker = new Broker({
-    defaultUser: config.defaultUser,
-    defaultPass: config.defaultPass,
-    defaultVhost: config.defaultVhost,
-    maxMessageSize: config.maxMessageSize,
-  });
+  let durability: Durability | undefined;
+  let broker: Broker;
+  if (config.dataDir !== null) {
+    durability = openDurability(config, log);
+    broker = durability.broker;
+  } else {
+    broker = new Broker({
+      defaultUser: config.defaultUser,
+      defaultPass: config.defaultPass,
+      defaultVhost: config.defaultVhost,
+      maxMessageSize: config.maxMessageSize,
+    });
+  }
 
   const sockets = new Set<Socket>();
   const server = createServer({ noDelay: true }, (socket) => {
@@ -49,7 +57,20 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   });
   server.on('error', (err) => log.error({ err }, 'AMQP listener error'));
 
-  const host = await listen(server, config, log);
+  const consumerTimeout = setInterval(() => {
+    const now = Date.now();
+    for (const c of broker.registry.connections) (c as Connection).checkConsumerTimeouts(now, config.consumerTimeoutMs);
+  }, Math.min(60_000, Math.max(50, config.consumerTimeoutMs / 2)));
+  consumerTimeout.unref();
+
+  let host: string;
+  try {
+    host = await listen(server, config, log);
+  } catch (err) {
+    clearInterval(consumerTimeout);
+    await durability?.close();
+    throw err;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const urlHost = host === '::' || host === '0.0.0.0' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
@@ -71,6 +92,9 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       for (const s of sockets) s.destroy();
       await done;
+      clearInterval(consumerTimeout);
+      for (const v of broker.vhosts.values()) v.stop();
+      await durability?.close();
       log.info('stopped');
     })();
     return closing;

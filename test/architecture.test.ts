@@ -33,6 +33,7 @@ const ALLOWED: Record<string, string[]> = {
   management: ['management', 'broker', 'util', 'protocol:codec', 'config'],
   config: ['util'],
   main: ['*'],
+  durability: ['*'],
   index: ['*'],
 };
 const PROTOCOL_CODEC = new Set(['generated.ts', 'field-table.ts', 'decode-error.ts']);

@@ -2,12 +2,23 @@
  * The broker core: vhosts, users and the registry of live connections. Knows no sockets and
  * no frames; the session layer drives it.
  */
+import type { Message } from './message.js';
 import { Policies } from './policies.js';
 import { Registry } from './registry.js';
+import type { MessageStore } from '../store/store.js';
 import { Users } from './users.js';
 import { VHost } from './vhost.js';
 
+/** A channel consuming from amq.rabbitmq.reply-to. */
+export interface ReplyTarget {
+  deliverReply(msg: Message): boolean;
+}
+
 export interface BrokerOptions {
+  /** Create the default user and vhost (first start: no saved definitions). */
+  createDefaults?: boolean;
+  /** Message store for a vhost (durable brokers); null/absent = in memory. */
+  storeFactory?: (vhost: string) => MessageStore;
   defaultUser: string;
   defaultPass: string;
   defaultVhost: string;
@@ -19,11 +30,18 @@ export class Broker {
   readonly vhosts = new Map<string, VHost>();
   readonly registry = new Registry();
   readonly policies = new Policies();
+  /** Direct reply-to: amq.rabbitmq.reply-to.<token> → the requesting channel. */
+  readonly replyTargets = new Map<string, ReplyTarget>();
   readonly options: BrokerOptions;
 
   constructor(options: BrokerOptions) {
     this.options = options;
-    this.policies.onChange = (vhost) => this.vhosts.get(vhost)?.applyPolicies();
+    this.users.onChange = () => this.definitionsChanged();
+    this.policies.onChange = (vhost) => {
+      this.vhosts.get(vhost)?.applyPolicies();
+      this.definitionsChanged();
+    };
+    if (options.createDefaults === false) return;
     this.addVhost(options.defaultVhost);
     if (options.defaultUser !== '') {
       this.users.add(options.defaultUser, options.defaultPass, ['administrator']);
@@ -31,11 +49,27 @@ export class Broker {
     }
   }
 
+  /** Set by main: called when durable definitions changed (the store saves them). */
+  onDefinitionsChanged: (() => void) | undefined;
+  #definitionsDirty = false;
+
+  /** Coalesces definition changes of one turn into one save. */
+  definitionsChanged(): void {
+    if (this.onDefinitionsChanged === undefined || this.#definitionsDirty) return;
+    this.#definitionsDirty = true;
+    setImmediate(() => {
+      this.#definitionsDirty = false;
+      this.onDefinitionsChanged?.();
+    });
+  }
+
   addVhost(name: string): VHost {
     let v = this.vhosts.get(name);
     if (v === undefined) {
       v = new VHost(name, this);
+      if (this.options.storeFactory !== undefined) v.store = this.options.storeFactory(name);
       this.vhosts.set(name, v);
+      this.definitionsChanged();
     }
     return v;
   }

@@ -10,18 +10,43 @@ import { decodeBasicProperties, encodeBasicProperties, basicPropertiesSize, type
 import type { FieldTable } from '../protocol/field-table.js';
 import type { Routable } from './exchange/exchange-type.js';
 
+/** Where a body left in the segment files is read back from. */
+export interface BodySource {
+  readBody(id: number): Buffer;
+}
+
 export class Message implements Routable {
   exchange: string;
   routingKey: string;
   propsRaw: Buffer;
-  readonly body: Buffer;
+  readonly bodySize: number;
+  /** Id in the vhost's message store while persisted (0 = not stored). */
+  storeId = 0;
+  #body: Buffer | null;
+  #source: BodySource | null = null;
   #props: BasicProperties | undefined;
 
   constructor(exchange: string, routingKey: string, propsRaw: Buffer, body: Buffer) {
     this.exchange = exchange;
     this.routingKey = routingKey;
     this.propsRaw = propsRaw;
-    this.body = body;
+    this.#body = body;
+    this.bodySize = body.length;
+  }
+
+  /** A recovered message whose body stays on disk until delivered. */
+  static paged(exchange: string, routingKey: string, propsRaw: Buffer, bodySize: number, storeId: number, source: BodySource): Message {
+    const m = new Message(exchange, routingKey, propsRaw, EMPTY);
+    (m as { bodySize: number }).bodySize = bodySize;
+    m.#body = null;
+    m.#source = source;
+    m.storeId = storeId;
+    return m;
+  }
+
+  /** The body; read back from the message store when it was left on disk. */
+  get body(): Buffer {
+    return this.#body ?? this.#source!.readBody(this.storeId);
   }
 
   static fromProperties(exchange: string, routingKey: string, props: BasicProperties, body: Buffer): Message {
@@ -54,9 +79,11 @@ export class Message implements Routable {
 
   /** Bytes this message accounts for in queue length limits (body only, as RabbitMQ). */
   get size(): number {
-    return this.body.length;
+    return this.bodySize;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function encodeProperties(p: BasicProperties): Buffer {
   const buf = Buffer.allocUnsafe(basicPropertiesSize(p));

@@ -47,6 +47,8 @@ export function checkPassword(user: User, password: string): boolean {
 
 export class Users {
   readonly #users = new Map<string, User>();
+  /** Called after any change (the broker saves durable definitions). */
+  onChange: () => void = () => {};
   /** vhost → user → permission */
   readonly #permissions = new Map<string, Map<string, Permission>>();
 
@@ -60,17 +62,21 @@ export class Users {
 
   put(user: User): void {
     this.#users.set(user.name, user);
+    this.onChange();
   }
 
   add(name: string, password: string, tags: string[] = []): User {
     const user: User = { name, passwordHash: hashPassword(password), hashingAlgorithm: 'rabbit_password_hashing_sha256', tags };
     this.#users.set(name, user);
+    this.onChange();
     return user;
   }
 
   delete(name: string): boolean {
     for (const perms of this.#permissions.values()) perms.delete(name);
-    return this.#users.delete(name);
+    const ok = this.#users.delete(name);
+    this.onChange();
+    return ok;
   }
 
   /** The user when name and password match, else undefined. */
@@ -83,6 +89,7 @@ export class Users {
     let m = this.#permissions.get(vhost);
     if (m === undefined) this.#permissions.set(vhost, (m = new Map()));
     m.set(user, p);
+    this.onChange();
   }
 
   permission(vhost: string, user: string): Permission | undefined {
@@ -90,7 +97,9 @@ export class Users {
   }
 
   clearPermission(vhost: string, user: string): boolean {
-    return this.#permissions.get(vhost)?.delete(user) ?? false;
+    const ok = this.#permissions.get(vhost)?.delete(user) ?? false;
+    this.onChange();
+    return ok;
   }
 
   dropVhost(vhost: string): void {

@@ -10,6 +10,7 @@ import { AmqpError, REPLY, accessRefused, notFound, preconditionFailed, resource
 import { Exchange, type Bindable } from './exchange/exchange.js';
 import { createExchangeType } from './exchange/index.js';
 import type { Message } from './message.js';
+import type { MessageStore } from '../store/store.js';
 import { Queue } from './queue.js';
 import { assertEquivalentArgs, validateQueueArgs } from './queue-args.js';
 
@@ -49,6 +50,8 @@ export class VHost {
   readonly #defaultExchange: Exchange;
   #routeEpoch = 0;
   readonly #scratch: Bindable[] = [];
+  /** Persistent messages on durable queues go here; null for an in-memory broker. */
+  store: MessageStore | null = null;
 
   constructor(name: string, broker: Broker) {
     this.name = name;
@@ -105,6 +108,7 @@ export class VHost {
     if (name.startsWith('amq.')) throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
     const x = new Exchange(name, type, router, d);
     this.exchanges.set(name, x);
+    if (x.durable) this.broker.definitionsChanged();
     return x;
   }
 
@@ -119,6 +123,7 @@ export class VHost {
 
   #removeExchange(x: Exchange): void {
     this.exchanges.delete(x.name);
+    if (x.durable) this.broker.definitionsChanged();
     for (const b of [...x.router.bindings()]) {
       if (b.destination.kind === 'exchange') b.destination.boundFrom.delete(x);
     }
@@ -137,7 +142,7 @@ export class VHost {
     if (source === '' || destination === '') throw accessRefused('operation not permitted on the default exchange');
     const src = this.exchange(source);
     const dst = this.exchange(destination);
-    src.router.bind({ destination: dst, routingKey, args });
+    if (src.router.bind({ destination: dst, routingKey, args }) && src.durable && dst.durable) this.broker.definitionsChanged();
     dst.boundFrom.add(src);
   }
 
@@ -147,6 +152,7 @@ export class VHost {
     const dst = this.exchanges.get(destination);
     if (src === undefined || dst === undefined) return;
     if (src.router.unbind(dst, routingKey, args)) {
+      if (src.durable && dst.durable) this.broker.definitionsChanged();
       let still = false;
       for (const b of src.router.bindings()) if (b.destination === dst) still = true;
       if (!still) dst.boundFrom.delete(src);
@@ -180,28 +186,35 @@ export class VHost {
     if (name === '') name = generatedName('amq.gen-');
     else if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     const ident = { name, vhost: this.name, durable: d.durable, exclusive: d.exclusive, autoDelete: d.autoDelete };
+    // rabbitmq-compat: an exclusive queue is never durable (it dies with its connection), so
+    // its durable flag is false whatever the declare said, and redeclares compare with that
+    const durable = d.durable && !d.exclusive;
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       if (existing.exclusive !== d.exclusive || (existing.exclusive && existing.owner !== owner)) throw this.#locked(name);
       const head = `inequivalent arg '%s' for queue '${name}' in vhost '${this.name}': `;
-      if (existing.durable !== d.durable) {
-        throw preconditionFailed(`${head.replace('%s', 'durable')}received '${d.durable}' but current is '${existing.durable}'`);
+      if (existing.durable !== durable) {
+        throw preconditionFailed(`${head.replace('%s', 'durable')}received '${durable}' but current is '${existing.durable}'`);
       }
       if (existing.autoDelete !== d.autoDelete) {
         throw preconditionFailed(`${head.replace('%s', 'auto_delete')}received '${d.autoDelete}' but current is '${existing.autoDelete}'`);
       }
       assertEquivalentArgs(ident, existing.arguments, d.arguments);
+      existing.touch();
       return existing;
     }
     validateQueueArgs(ident, d.arguments);
     const q = new Queue(this, name, {
-      durable: d.durable,
+      durable,
       exclusive: d.exclusive,
       autoDelete: d.autoDelete,
       arguments: d.arguments,
       owner: d.exclusive ? owner : null,
     });
     this.queues.set(name, q);
+    const policy = this.broker.policies.match(this.name, 'queue', name, q.queueType);
+    if (policy !== undefined) q.setPolicy(policy);
+    if (q.durable) this.broker.definitionsChanged();
     return q;
   }
 
@@ -219,6 +232,7 @@ export class VHost {
   deleteQueueNow(q: Queue, _reason: string): number {
     if (q.deleted) return 0;
     this.queues.delete(q.name);
+    if (q.durable) this.broker.definitionsChanged();
     for (const x of this.exchanges.values()) {
       if (x.router.unbindAll(q) > 0) this.#maybeAutoDeleteExchange(x);
     }
@@ -233,7 +247,7 @@ export class VHost {
     if (exchange === '') throw accessRefused('operation not permitted on the default exchange');
     const x = this.exchange(exchange);
     const q = this.queue(queue, owner);
-    x.router.bind({ destination: q, routingKey, args });
+    if (x.router.bind({ destination: q, routingKey, args }) && x.durable && q.durable) this.broker.definitionsChanged();
   }
 
   unbindQueue(queue: string, exchange: string, routingKey: string, args: FieldTable, owner: object): void {
@@ -242,7 +256,10 @@ export class VHost {
     const x = this.exchanges.get(exchange);
     if (q === undefined || x === undefined) return; // rabbitmq-compat: unbind is idempotent
     this.checkExclusive(q, owner);
-    if (x.router.unbind(q, routingKey, args)) this.#maybeAutoDeleteExchange(x);
+    if (x.router.unbind(q, routingKey, args)) {
+      if (x.durable && q.durable) this.broker.definitionsChanged();
+      this.#maybeAutoDeleteExchange(x);
+    }
   }
 
   /** Connection closed: its exclusive queues go. */
@@ -283,7 +300,61 @@ export class VHost {
       else d.router.route(rk, msg, tmp);
     }
     tmp.length = 0;
+    if (out.length === 0) this.#routeAlternate(x, msg, out, epoch);
     if (out.length > 0) x.publishOut++;
+  }
+
+  /** alternate-exchange: what the exchange could not route goes there (and on, once each). */
+  #routeAlternate(x: Exchange, msg: Message, out: Queue[], epoch: number): void {
+    let cur: Exchange | undefined = x;
+    while (cur !== undefined && out.length === 0) {
+      const ae: string | undefined = cur.alternateExchange;
+      const next: Exchange | undefined = ae === undefined ? undefined : this.exchanges.get(ae);
+      if (next === undefined || next.routeMark === epoch) return;
+      next.routeMark = epoch;
+      const tmp = this.#scratch;
+      next.router.route(msg.routingKey, msg, tmp);
+      for (let i = 0; i < tmp.length; i++) {
+        const d = tmp[i]!;
+        if (d.routeMark === epoch) continue;
+        d.routeMark = epoch;
+        if (d.kind === 'queue') out.push(d);
+        else d.router.route(msg.routingKey, msg, tmp);
+      }
+      tmp.length = 0;
+      cur = next;
+    }
+  }
+
+  /**
+   * Enqueues a routed message on `queues` (deduplicated by route()). A persistent message
+   * bound for durable queues is written to the store once, before it is enqueued. Returns
+   * false when some queue refused it (reject-publish overflow).
+   */
+  deliverTo(msg: Message, queues: readonly Queue[]): boolean {
+    const store = this.store;
+    if (store !== null && msg.persistent) {
+      let names: string[] | undefined;
+      for (let i = 0; i < queues.length; i++) {
+        const q = queues[i]!;
+        if (q.durable && !q.refuses(msg.bodySize)) (names ??= []).push(q.name);
+      }
+      if (names !== undefined) msg.storeId = store.append(msg.exchange, msg.routingKey, msg.propsRaw, msg.body, names);
+    }
+    let accepted = true;
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[i]!;
+      if (!q.enqueue(msg)) {
+        accepted = false;
+        if (msg.storeId !== 0 && q.durable) store?.ack(msg.storeId, q.name);
+      }
+    }
+    return accepted;
+  }
+
+  /** Broker stopping: timers off. */
+  stop(): void {
+    for (const q of this.queues.values()) q.stop();
   }
 }
 

@@ -119,7 +119,16 @@ export class FrameReader {
 
   #badEnd(type: number, buf: Buffer, start: number, end: number, sink: FrameSink): void {
     this.#failed = true;
-    sink.onFrameError(`type ${type}, ${describeOctets(buf, start, end)}: {invalid_frame_end_marker,${buf[end]}}`);
+    // rabbitmq-compat: rabbit_reader formats the reason with ~p, which breaks a tuple that
+    // does not fit in 80 columns after the text before it, indenting to just after the "{"
+    // (errors.md row 168).
+    const before = `type ${type}, ${describeOctets(buf, start, end)}: `;
+    const flat = `{invalid_frame_end_marker,${buf[end]}}`;
+    const reason =
+      before.length + flat.length > 80
+        ? `{invalid_frame_end_marker,\n${' '.repeat(before.length + 1)}${buf[end]}}`
+        : flat;
+    sink.onFrameError(before + reason);
   }
 }
 

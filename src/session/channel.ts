@@ -24,12 +24,18 @@ import { handleQueue } from './handlers/queue.js';
 import { handleBasic, publishContent } from './handlers/basic.js';
 import { handleConfirm, handleTx } from './handlers/confirm-tx.js';
 
+/** Markers in #syncWait's batch slot. */
+const READY = 0;
+const NACK = -1;
+
 export interface Unacked {
   readonly tag: number;
   readonly queue: Queue;
   readonly entry: QueueEntry;
   /** null for basic.get deliveries */
   readonly consumer: ChannelConsumer | null;
+  /** ms timestamp of the delivery (consumer timeout) */
+  readonly at: number;
 }
 
 export interface PendingPublish {
@@ -65,11 +71,16 @@ export class Channel {
   #publishSeq = 0;
   #ackFrom = 0;
   #ackTo = 0;
+  /** Pairs (seq, batch) in publish order: confirms waiting for a store batch to sync. */
+  readonly #syncWait = new Deque<number>();
 
   // transactions
   txMode = false;
   txPublishes: { exchange: string; mandatory: boolean; msg: import('../broker/message.js').Message }[] = [];
   txActions: TxAction[] = [];
+
+  /** Direct reply-to consumer of this channel (amq.rabbitmq.reply-to), if any. */
+  replyTo: { name: string; tag: string } | null = null;
 
   /** Reused routing result (no allocation per publish). */
   readonly routed: Queue[] = [];
@@ -78,6 +89,11 @@ export class Channel {
     this.connection = connection;
     this.id = id;
     this.vhost = vhost;
+  }
+
+  /** Delivery time of the oldest unacked message; 0 when none. */
+  get oldestUnackedAt(): number {
+    return this.#unacked.peek()?.at ?? 0;
   }
 
   get unackedCount(): number {
@@ -153,7 +169,7 @@ export class Channel {
   }
 
   track(tag: number, queue: Queue, entry: QueueEntry, consumer: ChannelConsumer | null): void {
-    this.#unacked.push({ tag, queue, entry, consumer });
+    this.#unacked.push({ tag, queue, entry, consumer, at: Date.now() });
   }
 
   /**
@@ -249,6 +265,20 @@ export class Channel {
     if (!this.closing) this.resumeDeliveries();
   }
 
+  /** A reply for this channel's direct reply-to consumer (no queue, no ack, no prefetch). */
+  deliverReply(msg: import('../broker/message.js').Message): boolean {
+    if (this.replyTo === null || this.closing) return false;
+    this.connection.send(this.id, P.encodeBasicDeliver, {
+      consumerTag: this.replyTo.tag,
+      deliveryTag: this.nextDeliveryTag(),
+      redelivered: false,
+      exchange: msg.exchange,
+      routingKey: msg.routingKey,
+    });
+    this.connection.sendContent(this.id, msg.propsRaw, msg.body);
+    return true;
+  }
+
   consumerCancelledByBroker(c: ChannelConsumer): void {
     this.consumers.delete(c.tag);
     if (this.connection.capabilities.consumerCancelNotify && !this.closing) {
@@ -264,8 +294,54 @@ export class Channel {
     return ++this.#publishSeq;
   }
 
-  /** Message `seq` is safe: batch it into the next basic.ack. */
+  /** Message `seq` is safe once routed (transient, or nothing durable took it). */
   confirm(seq: number): void {
+    if (this.#syncWait.length > 0) {
+      // an earlier message still waits for the disk: confirms leave in order
+      this.#syncWait.push(seq);
+      this.#syncWait.push(READY);
+      return;
+    }
+    this.#addToAckRun(seq);
+  }
+
+  /** Message `seq` was written to the store in `batch`: confirm it once that batch is synced. */
+  confirmAfterSync(seq: number): void {
+    const store = this.vhost.store!;
+    this.#syncWait.push(seq);
+    this.#syncWait.push(store.batch);
+    store.whenSynced(this);
+  }
+
+  /** tx.commit-ok goes out once everything the commit stored is on disk. */
+  commitOkAfterSync(): void {
+    const store = this.vhost.store;
+    if (store === null) {
+      this.connection.send(this.id, P.encodeTxCommitOk, {});
+      return;
+    }
+    this.#syncWait.push(0);
+    this.#syncWait.push(store.batch);
+    store.whenSynced(this);
+  }
+
+  /** The store synced `batch`: release the confirms (and commit-oks) waiting on it. */
+  onStoreSynced(batch: number): void {
+    const w = this.#syncWait;
+    if (this.closing) return w.clear();
+    while (w.length > 0) {
+      const b = w.at(1)!;
+      if (b > batch) break;
+      const seq = w.shift()!;
+      w.shift();
+      if (b === NACK) this.#sendNack(seq);
+      else if (seq === 0) this.connection.send(this.id, P.encodeTxCommitOk, {});
+      else this.#addToAckRun(seq);
+    }
+    if (w.length > 0) this.vhost.store!.whenSynced(this);
+  }
+
+  #addToAckRun(seq: number): void {
     if (this.#ackTo === 0) {
       this.#ackFrom = seq;
       this.connection.beforeFlush(this);
@@ -275,6 +351,15 @@ export class Channel {
 
   /** Message `seq` was refused by a queue: nack it (after the acks before it). */
   reject(seq: number): void {
+    if (this.#syncWait.length > 0) {
+      this.#syncWait.push(seq);
+      this.#syncWait.push(NACK);
+      return;
+    }
+    this.#sendNack(seq);
+  }
+
+  #sendNack(seq: number): void {
     this.flushConfirms();
     this.connection.send(this.id, P.encodeBasicNack, { deliveryTag: seq, multiple: false, requeue: false });
   }
@@ -308,13 +393,53 @@ export class Channel {
   release(): void {
     if (this.closing) return;
     this.closing = true; // consumers stop accepting from here on
-    this.assembler.reset();
+    // The assembler is not reset: while the channel closes the connection still feeds it the
+    // frames the client had sent (a body refused for its size at the header, a pipelined
+    // publish), so it must stay in step with them until close-ok.
     this.flushConfirms();
     this.txPublishes = [];
     this.txActions = [];
+    this.#syncWait.clear();
+    if (this.replyTo !== null) {
+      this.connection.broker.replyTargets.delete(this.replyTo.name);
+      this.replyTo = null;
+    }
     const consumers = [...this.consumers.values()];
     this.consumers.clear();
     this.requeueAll();
     for (const c of consumers) c.queue.removeConsumer(c);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // management views (ChannelInfo): read on request only, never on the publish path
+
+  get deliveryTagCount(): number {
+    return this.#deliveryTag;
+  }
+
+  get publishSeqCount(): number {
+    return this.#publishSeq;
+  }
+
+  get uncommittedMessageCount(): number {
+    return this.txPublishes.length;
+  }
+
+  get uncommittedAckCount(): number {
+    let n = 0;
+    for (const a of this.txActions) n += a.items.length;
+    return n;
+  }
+
+  consumerInfos(): ChannelConsumer[] {
+    return [...this.consumers.values()];
+  }
+
+  addUnackedBytes(into: Map<Queue, number>): void {
+    const u = this.#unacked;
+    for (let i = 0; i < u.length; i++) {
+      const x = u.at(i)!;
+      into.set(x.queue, (into.get(x.queue) ?? 0) + x.entry.msg.bodySize);
+    }
   }
 }

@@ -283,7 +283,11 @@ export class Connection implements FrameSink, ConnectionInfo {
           if (channel === 0) throw new AmqpError(REPLY.UNEXPECTED_FRAME, `type ${type}, ${describeOctets(buf, start, end)}`);
           throw new AmqpError(REPLY.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
         }
-        if (type === P.FRAME_HEADER) ch.onHeader(buf, start, end);
+        if (ch.closing) {
+          // content of a method that arrived while the channel closes: assembled, dropped
+          if (type === P.FRAME_HEADER) ch.assembler.onHeader(buf, start, end);
+          else ch.assembler.onBody(buf, start, end);
+        } else if (type === P.FRAME_HEADER) ch.onHeader(buf, start, end);
         else ch.onBody(buf, start, end);
       } else if (type === P.FRAME_HEARTBEAT) {
         if (end > start) throw new AmqpError(REPLY.FRAME_ERROR, `type 8, ${describeOctets(buf, start, end)}: unknown_frame`);
@@ -325,9 +329,12 @@ export class Connection implements FrameSink, ConnectionInfo {
         );
       }
       if (err instanceof DecodeError) {
+        // rabbitmq-compat: the text is "cannot decode <<fields>>" and nothing more (errors.md
+        // row 174); 64 octets already fill the 255 characters a reply text may have
+        this.log.debug({ err: err.message }, 'undecodable method');
         const bytes: number[] = [];
         for (let i = start + 4; i < end && bytes.length < 64; i++) bytes.push(buf[i]!);
-        const e = new AmqpError(REPLY.FRAME_ERROR, `cannot decode <<${bytes.join(',')}>>${end - start - 4 > 64 ? '...' : ''}: ${err.message}`);
+        const e = new AmqpError(REPLY.FRAME_ERROR, `cannot decode <<${bytes.join(',')}>>`);
         e.classId = buf.readUInt16BE(start);
         e.methodId = buf.readUInt16BE(start + 2);
         throw e;
@@ -532,6 +539,11 @@ export class Connection implements FrameSink, ConnectionInfo {
       else if (id === P.CHANNEL_CLOSE) {
         this.#removeChannel(no);
         this.send(no, P.encodeChannelCloseOk, {});
+      } else {
+        // rabbitmq-compat: RabbitMQ's reader still assembles content for a closing channel
+        // (only the channel drops it), so a publish pipelined behind the failing one is
+        // swallowed whole instead of its content header becoming a 505
+        ch.assembler.onMethod(id >>> 16, id & 0xffff, P.methodInfo(id)?.content === true);
       }
       return;
     }
@@ -608,6 +620,22 @@ export class Connection implements FrameSink, ConnectionInfo {
     this.#closeTimer = setTimeout(() => this.#destroy(this.#closeReason), this.config.closeOkTimeoutMs);
   }
 
+  /** rabbitmq-compat (consumer_timeout): a channel whose oldest unacked delivery is too old is closed. */
+  checkConsumerTimeouts(now: number, timeoutMs: number): void {
+    if (this.#state !== State.Running) return;
+    for (const ch of this.#channels.values()) {
+      const at = ch.oldestUnackedAt;
+      if (at !== 0 && now - at > timeoutMs && !ch.closing) {
+        ch.closeWithError(
+          new AmqpError(
+            REPLY.PRECONDITION_FAILED,
+            `delivery acknowledgement on channel ${ch.id} timed out. Timeout value used: ${timeoutMs} ms. This timeout value can be configured, see consumers doc guide to learn more`,
+          ),
+        );
+      }
+    }
+  }
+
   /** Server-initiated close with 320 (management, shutdown). */
   forceClose(reason: string): void {
     if (this.#state < State.Open) return this.#destroy(reason);
@@ -629,6 +657,9 @@ export class Connection implements FrameSink, ConnectionInfo {
 
   #destroy(reason: string): void {
     this.#closeReason ||= reason;
+    // what was already said goes out first (connection.start, when garbage followed the
+    // protocol header in the same read)
+    this.#flush();
     this.#socket.destroy();
     this.#teardown(reason);
   }
@@ -648,6 +679,27 @@ export class Connection implements FrameSink, ConnectionInfo {
     if (!this.#socket.destroyed) this.#socket.destroy();
     this.log.info({ user: this.user || undefined, vhost: this.vhost || undefined, reason: this.#closeReason || reason }, wasRunning ? 'connection closed' : 'connection closed during handshake');
     this.#onClosed?.(this);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // management views (ConnectionInfo): read on request only, never on the frame path
+
+  get stateName(): string {
+    return ['starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'][this.#state] ?? 'closed';
+  }
+
+  /** recv_oct: socket bytes read (0 for a Duplex that does not count, e.g. a test pair). */
+  get bytesReceived(): number {
+    return (this.#socket as Partial<import('node:net').Socket>).bytesRead ?? 0;
+  }
+
+  /** send_oct: socket bytes written. */
+  get bytesSent(): number {
+    return (this.#socket as Partial<import('node:net').Socket>).bytesWritten ?? 0;
+  }
+
+  channelInfos(): Channel[] {
+    return [...this.#channels.values()];
   }
 }
 

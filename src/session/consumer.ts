@@ -62,7 +62,7 @@ export class ChannelConsumer implements Consumer {
     d.exchange = entry.msg.exchange;
     d.routingKey = entry.msg.routingKey;
     ch.connection.send(ch.id, P.encodeBasicDeliver, d);
-    ch.connection.sendContent(ch.id, entry.msg.propsRaw, entry.msg.body);
+    ch.connection.sendContent(ch.id, queue.deliveryProps(entry), entry.msg.body);
   }
 
   cancelledByQueue(_queue: Queue): void {

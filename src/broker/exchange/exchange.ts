@@ -31,6 +31,8 @@ export class Exchange implements Destination {
   readonly system: boolean;
   publishIn = 0;
   publishOut = 0;
+  /** The alternate-exchange argument (or policy key), if any. */
+  alternateExchange: string | undefined;
 
   constructor(name: string, type: string, router: ExchangeType<Bindable>, o: ExchangeOptions, system = false) {
     this.name = name;
@@ -41,5 +43,7 @@ export class Exchange implements Destination {
     this.internal = o.internal;
     this.arguments = o.arguments;
     this.system = system;
+    const ae = o.arguments.get('alternate-exchange');
+    this.alternateExchange = ae?.type === 'S' ? ae.value : undefined;
   }
 }

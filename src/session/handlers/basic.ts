@@ -9,6 +9,7 @@ import type { Queue } from '../../broker/queue.js';
 import { intValue } from '../../protocol/field-table.js';
 import * as P from '../../protocol/generated.js';
 import { generatedName } from '../../util/ids.js';
+import { randomBytes } from 'node:crypto';
 import type { Channel } from '../channel.js';
 import { ChannelConsumer } from '../consumer.js';
 import { unexpected } from './exchange.js';
@@ -50,6 +51,10 @@ export function handleBasic(ch: Channel, m: P.Method): void {
     case P.BASIC_CANCEL: {
       const a = m.args;
       const c = ch.consumers.get(a.consumerTag);
+      if (ch.replyTo !== null && ch.replyTo.tag === a.consumerTag) {
+        ch.connection.broker.replyTargets.delete(ch.replyTo.name);
+        ch.replyTo = null;
+      }
       if (c !== undefined) {
         ch.consumers.delete(a.consumerTag);
         c.queue.removeConsumer(c);
@@ -61,9 +66,13 @@ export function handleBasic(ch: Channel, m: P.Method): void {
     case P.BASIC_QOS: {
       const a = m.args;
       if (a.prefetchSize !== 0) throw notImplemented(`prefetch_size!=0 (${a.prefetchSize})`);
-      // rabbitmq-compat: global=false limits each consumer created afterwards, global=true the channel
+      // rabbitmq-compat: global=false limits each consumer created afterwards, global=true the
+      // channel; and global=false also lifts the channel's limit (rabbit_limiter:unlimit_prefetch)
       if (a.global) ch.globalPrefetch = a.prefetchCount;
-      else ch.prefetchCount = a.prefetchCount;
+      else {
+        ch.prefetchCount = a.prefetchCount;
+        ch.globalPrefetch = 0;
+      }
       ch.connection.send(ch.id, P.encodeBasicQosOk, {});
       ch.resumeDeliveries();
       return;
@@ -98,8 +107,12 @@ function reject(ch: Channel, items: import('../channel.js').Unacked[], requeue: 
   ch.resumeDeliveries(queues);
 }
 
+const REPLY_TO = 'amq.rabbitmq.reply-to';
+const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
+
 function consume(ch: Channel, a: P.BasicConsume): void {
   const conn = ch.connection;
+  if (a.queue === REPLY_TO) return consumeReplyTo(ch, a);
   const q = ch.vhost.queue(queueName(ch, a.queue), conn);
   const tag = a.consumerTag === '' ? generatedName('amq.ctag-') : a.consumerTag;
   if (ch.consumers.has(tag)) throw new AmqpError(REPLY.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
@@ -119,6 +132,17 @@ function consume(ch: Channel, a: P.BasicConsume): void {
   q.addConsumer(c);
   if (!a.noWait) conn.send(ch.id, P.encodeBasicConsumeOk, { consumerTag: tag });
   q.drain();
+}
+
+/** Direct reply-to (rabbitmq-compat): a pseudo-queue answered straight to this channel. */
+function consumeReplyTo(ch: Channel, a: P.BasicConsume): void {
+  if (!a.noAck) throw preconditionFailed('reply consumer cannot acknowledge');
+  if (ch.replyTo !== null) throw preconditionFailed('reply consumer already set');
+  const tag = a.consumerTag === '' ? generatedName('amq.ctag-') : a.consumerTag;
+  const name = REPLY_TO_PREFIX + randomBytes(24).toString('base64url') + '.' + ch.id.toString(36);
+  ch.replyTo = { name, tag };
+  ch.connection.broker.replyTargets.set(name, ch);
+  if (!a.noWait) ch.connection.send(ch.id, P.encodeBasicConsumeOk, { consumerTag: tag });
 }
 
 function typeName(t: string): string {
@@ -142,21 +166,22 @@ function get(ch: Channel, a: P.BasicGet): void {
     routingKey: entry.msg.routingKey,
     messageCount: q.messageCount,
   });
-  conn.sendContent(ch.id, entry.msg.propsRaw, entry.msg.body);
+  conn.sendContent(ch.id, q.deliveryProps(entry), entry.msg.body);
 }
 
 // ---------------------------------------------------------------------------------------
 // publishing
 
-const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId;
+const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId | PROPERTY_FLAG.replyTo;
 
 /** A complete message (method + header + body) arrived on the channel. */
 export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): void {
   const p = ch.publish;
   const msg = new Message(p.exchange, p.routingKey, propsRaw, body);
-  if (hasProperty(msg, CHECKED_PROPS)) checkProperties(ch, msg);
+  // rabbitmq-compat (rabbit_channel basic.publish): exchange, then internal, then properties
   const x = ch.vhost.exchange(p.exchange);
   if (x.internal) throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${ch.vhost.name}'`);
+  if (hasProperty(msg, CHECKED_PROPS)) checkProperties(ch, msg);
   if (ch.txMode) {
     ch.txPublishes.push({ exchange: p.exchange, mandatory: p.mandatory, msg });
     return;
@@ -169,7 +194,14 @@ export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): voi
 export function routeAndEnqueue(ch: Channel, msg: Message, mandatory: boolean, seq: number): void {
   const x = ch.vhost.exchanges.get(msg.exchange);
   const out = ch.routed;
-  if (x !== undefined) ch.vhost.route(x, msg, out);
+  if (msg.exchange === '' && msg.routingKey.startsWith(REPLY_TO_PREFIX)) {
+    // a reply to a direct reply-to requester: straight to its channel, or unroutable
+    const target = ch.connection.broker.replyTargets.get(msg.routingKey);
+    if (target !== undefined && target.deliverReply(msg)) {
+      if (seq !== 0) ch.confirm(seq);
+      return;
+    }
+  } else if (x !== undefined) ch.vhost.route(x, msg, out);
   if (out.length === 0) {
     if (mandatory) {
       ch.connection.send(ch.id, P.encodeBasicReturn, {
@@ -183,11 +215,11 @@ export function routeAndEnqueue(ch: Channel, msg: Message, mandatory: boolean, s
     if (seq !== 0) ch.confirm(seq);
     return;
   }
-  let refused = false;
-  for (let i = 0; i < out.length; i++) if (!out[i]!.enqueue(msg)) refused = true;
+  const accepted = ch.vhost.deliverTo(msg, out);
   out.length = 0;
   if (seq !== 0) {
-    if (refused) ch.reject(seq);
+    if (!accepted) ch.reject(seq);
+    else if (msg.storeId !== 0) ch.confirmAfterSync(seq);
     else ch.confirm(seq);
   }
 }
@@ -202,6 +234,10 @@ function checkProperties(ch: Channel, msg: Message): void {
     if (m[2] !== '') throw preconditionFailed(`invalid expiration '${e}': {leftover_string,"${m[2]}"}`);
     const v = Number(m[1]);
     if (v < 0) throw preconditionFailed(`invalid expiration '${e}': {value_negative,${v}}`);
+  }
+  if (props.replyTo === REPLY_TO) {
+    if (ch.replyTo === null) throw preconditionFailed('fast reply consumer does not exist');
+    msg.setProperties({ ...props, replyTo: ch.replyTo.name });
   }
   if (props.userId !== undefined && props.userId !== ch.connection.user) {
     throw preconditionFailed(`user_id property set to '${props.userId}' but authenticated user was '${ch.connection.user}'`);

@@ -39,7 +39,9 @@ export function handleTx(ch: Channel, m: P.Method): void {
         }
       }
       ch.resumeDeliveries(touched);
-      conn.send(ch.id, P.encodeTxCommitOk, {});
+      // persistent messages of the commit must be on disk before commit-ok
+      if (publishes.some((p) => p.msg.storeId !== 0)) ch.commitOkAfterSync();
+      else conn.send(ch.id, P.encodeTxCommitOk, {});
       return;
     }
     case P.TX_ROLLBACK: {

@@ -11,16 +11,28 @@ export function queueName(ch: Channel, name: string): string {
   return ch.lastQueue;
 }
 
+/**
+ * spec: queue.bind routing-key — with the queue name and the routing key both empty, the
+ * routing key is the (last declared) queue's name too.
+ */
+function bindingKey(queueField: string, routingKey: string, queue: string): string {
+  return queueField === '' && routingKey === '' ? queue : routingKey;
+}
+
 export function handleQueue(ch: Channel, m: P.Method): void {
   const conn = ch.connection;
   const vhost = ch.vhost;
   switch (m.id) {
     case P.QUEUE_DECLARE: {
       const a = m.args;
-      let name = a.queue;
-      if (a.passive && name === '' && ch.lastQueue !== null) name = ch.lastQueue;
+      if (a.passive && a.queue === 'amq.rabbitmq.reply-to') {
+        // rabbitmq-compat: the direct reply-to pseudo-queue always "exists"
+        if (!a.noWait) conn.send(ch.id, P.encodeQueueDeclareOk, { queue: a.queue, messageCount: 0, consumerCount: 1 });
+        return;
+      }
+      // rabbitmq-compat: no "" shortcut here; a passive declare of "" looks up '' (404)
       const q = vhost.declareQueue(
-        name,
+        a.queue,
         { passive: a.passive, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments },
         conn,
       );
@@ -32,16 +44,19 @@ export function handleQueue(ch: Channel, m: P.Method): void {
     }
     case P.QUEUE_BIND: {
       const a = m.args;
-      const name = a.queue === '' ? a.queue : a.queue;
-      // rabbitmq-compat: the exchange is looked up before the queue (missing both → exchange 404)
+      // rabbitmq-compat: shortcuts first (expand_shortcuts), then the exchange is looked up
+      // before the queue (missing both → exchange 404)
+      const name = queueName(ch, a.queue);
+      const key = bindingKey(a.queue, a.routingKey, name);
       if (a.exchange !== '') vhost.exchange(a.exchange);
-      vhost.bindQueue(queueName(ch, name), a.exchange, a.routingKey, a.arguments, conn);
+      vhost.bindQueue(name, a.exchange, key, a.arguments, conn);
       if (!a.noWait) conn.send(ch.id, P.encodeQueueBindOk, {});
       return;
     }
     case P.QUEUE_UNBIND: {
       const a = m.args;
-      vhost.unbindQueue(queueName(ch, a.queue), a.exchange, a.routingKey, a.arguments, conn);
+      const name = queueName(ch, a.queue);
+      vhost.unbindQueue(name, a.exchange, bindingKey(a.queue, a.routingKey, name), a.arguments, conn);
       conn.send(ch.id, P.encodeQueueUnbindOk, {});
       return;
     }
