@@ -32,6 +32,30 @@ export interface BrokerConfig {
   consumerTimeoutMs: number;
   /** Message store segment file size. */
   segmentSize: number;
+  /**
+   * At start, bodies of recovered messages are kept in memory up to this many bytes; the
+   * rest stay in the segment files and are read back when delivered.
+   */
+  recoverBodiesBytes: number;
+
+  /** Memory high watermark: a fraction of RAM (<= 1) or bytes (> 1). RabbitMQ: 0.4. */
+  memoryHighWatermark: number;
+  /** Free disk space below which publishers are blocked (bytes). RabbitMQ: 50 MB. */
+  diskFreeLimit: number;
+  /** How often memory and disk are checked. */
+  resourceCheckMs: number;
+  /** Most client connections at once (0 = no limit); more are closed at accept. */
+  maxConnections: number;
+
+  /** amqps listener: port, PEM files; enabled when tlsCert and tlsKey are set. */
+  tlsPort: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsCa: string | undefined;
+  /** Ask clients for a certificate and verify it against tlsCa (RabbitMQ's verify_peer). */
+  tlsVerifyPeer: boolean;
+  /** Refuse clients without a certificate (fail_if_no_peer_cert). */
+  tlsFailIfNoPeerCert: boolean;
 
   /** What connection.start reports; client libraries key behaviour on these. */
   serverProduct: string;
@@ -74,6 +98,17 @@ export function defaultConfig(): BrokerConfig {
     maxMessageSize: 128 * 1024 * 1024,
     consumerTimeoutMs: 30 * 60 * 1000,
     segmentSize: 8 * 1024 * 1024,
+    recoverBodiesBytes: 512 * 1024 * 1024,
+    memoryHighWatermark: 0.4,
+    diskFreeLimit: 50 * 1000 * 1000,
+    resourceCheckMs: 1000,
+    maxConnections: 0,
+    tlsPort: 5671,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    tlsCa: undefined,
+    tlsVerifyPeer: false,
+    tlsFailIfNoPeerCert: false,
     serverProduct: 'RabbitMQ',
     serverVersion: '3.10.8',
     clusterName: `warren@${hostname()}`,

@@ -35,7 +35,11 @@ export function openDurability(config: BrokerConfig, log: Logger): Durability {
   const broker = new Broker({
     createDefaults: saved === null,
     storeFactory: (vhost) => {
-      const s = new SegmentStore(join(dir, 'msgs', encodeURIComponent(vhost)), { log, segmentSize: config.segmentSize });
+      const s = new SegmentStore(join(dir, 'msgs', encodeURIComponent(vhost)), {
+        log,
+        segmentSize: config.segmentSize,
+        recoverBodiesInMemory: config.recoverBodiesBytes,
+      });
       stores.push(s);
       return s;
     },

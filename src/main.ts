@@ -3,9 +3,13 @@
  * imports every layer.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { startResourceMonitor } from './resources.js';
 import { Broker } from './broker/broker.js';
 import { resolveConfig, WARREN_VERSION, type BrokerConfig } from './config.js';
 import { Connection } from './session/connection.js';
+import { loadDefinitionsFile, ManagementMeta, startManagement, type RunningManagement } from './management/management.js';
 import { createLogger, silentLogger, type Logger } from './util/logger.js';
 import { openDurability, type Durability } from './durability.js';
 
@@ -15,6 +19,8 @@ export interface RunningBroker {
   readonly log: Logger;
   /** The AMQP port actually bound (useful with port 0). */
   readonly port: number;
+  /** The amqps port, when TLS is configured. */
+  readonly tlsPort: number | undefined;
   readonly host: string;
   /** amqp://guest:guest@host:port (default user). */
   readonly url: string;
@@ -40,9 +46,27 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
       maxMessageSize: config.maxMessageSize,
     });
   }
+  // vhost descriptions, topic permissions, parameters: kept by the management layer and
+  // filled by --load-definitions before any client can connect (RabbitMQ's load_definitions)
+  const managementMeta = new ManagementMeta(config.defaultVhost);
+  if (config.loadDefinitions !== undefined && config.loadDefinitions !== '') {
+    try {
+      loadDefinitionsFile({ broker, meta: managementMeta }, config.loadDefinitions);
+    } catch (err) {
+      await durability?.close();
+      throw err;
+    }
+    log.info({ file: config.loadDefinitions }, 'definitions imported');
+  }
 
   const sockets = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (socket) => {
+  const accept = (socket: Socket, peerCertificateCN?: string): void => {
+    if (config.maxConnections > 0 && broker.registry.connections.size >= config.maxConnections) {
+      // rabbitmq-compat: over the connection limit the socket is closed at once
+      log.warn({ peer: socket.remoteAddress, limit: config.maxConnections }, 'connection refused: maxConnections reached');
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     new Connection(socket, {
@@ -53,9 +77,32 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
       peerPort: socket.remotePort ?? 0,
       localHost: socket.localAddress ?? '?',
       localPort: socket.localPort ?? 0,
+      peerCertificateCN,
     });
-  });
+  };
+  const server = createServer({ noDelay: true }, (socket) => accept(socket));
   server.on('error', (err) => log.error({ err }, 'AMQP listener error'));
+  const tlsServer =
+    config.tlsCert !== undefined && config.tlsKey !== undefined
+      ? createTlsServer(
+          {
+            cert: readFileSync(config.tlsCert),
+            key: readFileSync(config.tlsKey),
+            ca: config.tlsCa !== undefined ? readFileSync(config.tlsCa) : undefined,
+            requestCert: config.tlsVerifyPeer,
+            rejectUnauthorized: config.tlsVerifyPeer && config.tlsFailIfNoPeerCert,
+          },
+          (socket: TLSSocket) => {
+            socket.setNoDelay(true);
+            const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+            const cn = cert?.subject?.CN;
+            accept(socket, typeof cn === 'string' ? cn : Array.isArray(cn) ? cn[0] : undefined);
+          },
+        )
+      : undefined;
+  tlsServer?.on('error', (err) => log.error({ err }, 'AMQPS listener error'));
+  tlsServer?.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake failed'));
+  const resources = startResourceMonitor(config, broker.alarms, log);
 
   const consumerTimeout = setInterval(() => {
     const now = Date.now();
@@ -68,8 +115,22 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
     host = await listen(server, config, log);
   } catch (err) {
     clearInterval(consumerTimeout);
+    resources.stop();
     await durability?.close();
     throw err;
+  }
+  let tlsPort: number | undefined;
+  if (tlsServer !== undefined) {
+    await new Promise<void>((resolve, reject) => {
+      tlsServer.once('error', reject);
+      tlsServer.listen({ host, port: config.tlsPort, ipv6Only: false }, () => {
+        tlsServer.off('error', reject);
+        resolve();
+      });
+    });
+    const a = tlsServer.address();
+    tlsPort = typeof a === 'object' && a !== null ? a.port : config.tlsPort;
+    log.info({ host, port: tlsPort }, 'AMQPS (TLS) listener up');
   }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -81,17 +142,33 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   const ms = Number(process.hrtime.bigint() - startedAt) / 1e6;
   log.info({ host, port, version: WARREN_VERSION, startupMs: Math.round(ms * 10) / 10 }, 'AMQP listener up');
 
+  let management: RunningManagement;
+  try {
+    management = await startManagement({ broker, config, log, host, amqpPort: port, meta: managementMeta });
+  } catch (err) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (tlsServer !== undefined) await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    clearInterval(consumerTimeout);
+    resources.stop();
+    await durability?.close();
+    throw err;
+  }
+
   let closing: Promise<void> | undefined;
   const close = (reason = 'broker shutdown'): Promise<void> => {
     closing ??= (async () => {
       log.info({ reason, connections: broker.registry.connections.size }, 'shutting down');
+      await management.close();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      const tlsDone = tlsServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      resources.stop();
       for (const c of [...broker.registry.connections]) c.forceClose(reason);
       // give clients a moment to answer close-ok, then drop what is left
       const deadline = Date.now() + 1000;
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       for (const s of sockets) s.destroy();
       await done;
+      await tlsDone;
       clearInterval(consumerTimeout);
       for (const v of broker.vhosts.values()) v.stop();
       await durability?.close();
@@ -100,7 +177,7 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
     return closing;
   };
 
-  return { config, broker, log, port, host, url, managementUrl: undefined, close };
+  return { config, broker, log, port, tlsPort, host, url, managementUrl: management.url, close };
 }
 
 /** Listens on the configured host; '::' falls back to IPv4 when the machine has no IPv6. */

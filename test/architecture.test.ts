@@ -32,8 +32,10 @@ const ALLOWED: Record<string, string[]> = {
   session: ['session', 'protocol', 'broker', 'util', 'config'],
   management: ['management', 'broker', 'util', 'protocol:codec', 'config'],
   config: ['util'],
+  perf: ['perf', 'protocol', 'util', 'config'],
   main: ['*'],
   durability: ['*'],
+  resources: ['*'],
   index: ['*'],
 };
 const PROTOCOL_CODEC = new Set(['generated.ts', 'field-table.ts', 'decode-error.ts']);

@@ -3,6 +3,7 @@
  * no frames; the session layer drives it.
  */
 import type { Message } from './message.js';
+import { Alarms } from './alarms.js';
 import { Policies } from './policies.js';
 import { Registry } from './registry.js';
 import type { MessageStore } from '../store/store.js';
@@ -30,6 +31,7 @@ export class Broker {
   readonly vhosts = new Map<string, VHost>();
   readonly registry = new Registry();
   readonly policies = new Policies();
+  readonly alarms = new Alarms();
   /** Direct reply-to: amq.rabbitmq.reply-to.<token> → the requesting channel. */
   readonly replyTargets = new Map<string, ReplyTarget>();
   readonly options: BrokerOptions;

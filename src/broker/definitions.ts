@@ -16,7 +16,7 @@ export interface Definitions {
   users?: { name: string; password_hash?: string; password?: string; hashing_algorithm?: string; tags?: string[] | string; limits?: object }[];
   vhosts?: { name: string; limits?: unknown; metadata?: unknown }[];
   permissions?: { user: string; vhost: string; configure: string; write: string; read: string }[];
-  topic_permissions?: unknown[];
+  topic_permissions?: { user: string; vhost: string; exchange: string; write: string; read: string }[];
   parameters?: unknown[];
   global_parameters?: unknown[];
   policies?: { vhost: string; name: string; pattern: string; 'apply-to'?: string; definition: Record<string, unknown>; priority?: number }[];
@@ -60,6 +60,7 @@ export function exportDefinitions(broker: Broker, o: ExportOptions = {}): Defini
     }
     for (const v of broker.vhosts.keys()) d.vhosts.push({ name: v });
     for (const p of broker.users.permissions()) d.permissions.push({ user: p.user, vhost: p.vhost, ...p.permission });
+    for (const t of broker.users.allTopicPermissions()) d.topic_permissions!.push({ user: t.user, vhost: t.vhost, ...t.permission });
   }
   for (const p of broker.policies.list(o.vhost)) {
     d.policies.push({ vhost: p.vhost, name: p.name, pattern: p.pattern, 'apply-to': p.applyTo, definition: p.definition, priority: p.priority });
@@ -131,6 +132,10 @@ export function importDefinitions(broker: Broker, d: Definitions, vhostOverride?
   for (const p of d.permissions ?? []) {
     broker.addVhost(p.vhost);
     broker.users.setPermission(p.vhost, p.user, { configure: p.configure, write: p.write, read: p.read });
+  }
+  for (const t of d.topic_permissions ?? []) {
+    broker.addVhost(t.vhost);
+    broker.users.setTopicPermission(t.vhost, t.user, { exchange: t.exchange, write: t.write, read: t.read });
   }
   const vh = (name: string): string => vhostOverride ?? name;
   for (const p of d.policies ?? []) {

@@ -16,11 +16,19 @@ export interface Permission {
   read: string;
 }
 
+export interface TopicPermission {
+  exchange: string;
+  write: string;
+  read: string;
+}
+
 export interface User {
   name: string;
   passwordHash: string;
   hashingAlgorithm: HashingAlgorithm;
   tags: string[];
+  /** RabbitMQ's user limits (max-connections, max-channels); absent = none. */
+  limits?: { maxConnections?: number; maxChannels?: number };
 }
 
 const DIGEST: Record<HashingAlgorithm, string> = {
@@ -47,8 +55,46 @@ export function checkPassword(user: User, password: string): boolean {
 
 export class Users {
   readonly #users = new Map<string, User>();
+  /** vhost → user → topic permissions */
+  readonly #topic = new Map<string, Map<string, TopicPermission[]>>();
+  /** Bumped on every change so cached permission decisions can be dropped. */
+  version = 0;
   /** Called after any change (the broker saves durable definitions). */
   onChange: () => void = () => {};
+
+  #changed(): void {
+    this.version++;
+    this.onChange();
+  }
+
+  setTopicPermission(vhost: string, user: string, t: TopicPermission): void {
+    let m = this.#topic.get(vhost);
+    if (m === undefined) this.#topic.set(vhost, (m = new Map()));
+    const list = (m.get(user) ?? []).filter((x) => x.exchange !== t.exchange);
+    list.push(t);
+    m.set(user, list);
+    this.#changed();
+  }
+
+  clearTopicPermission(vhost: string, user: string, exchange?: string): void {
+    const m = this.#topic.get(vhost);
+    const list = m?.get(user);
+    if (m === undefined || list === undefined) return;
+    const rest = exchange === undefined ? [] : list.filter((x) => x.exchange !== exchange);
+    if (rest.length === 0) m.delete(user);
+    else m.set(user, rest);
+    this.#changed();
+  }
+
+  topicPermissions(vhost: string, user: string): TopicPermission[] {
+    return this.#topic.get(vhost)?.get(user) ?? [];
+  }
+
+  allTopicPermissions(): { vhost: string; user: string; permission: TopicPermission }[] {
+    const out: { vhost: string; user: string; permission: TopicPermission }[] = [];
+    for (const [vhost, m] of this.#topic) for (const [user, list] of m) for (const permission of list) out.push({ vhost, user, permission });
+    return out;
+  }
   /** vhost → user → permission */
   readonly #permissions = new Map<string, Map<string, Permission>>();
 
@@ -62,20 +108,20 @@ export class Users {
 
   put(user: User): void {
     this.#users.set(user.name, user);
-    this.onChange();
+    this.#changed();
   }
 
   add(name: string, password: string, tags: string[] = []): User {
     const user: User = { name, passwordHash: hashPassword(password), hashingAlgorithm: 'rabbit_password_hashing_sha256', tags };
     this.#users.set(name, user);
-    this.onChange();
+    this.#changed();
     return user;
   }
 
   delete(name: string): boolean {
     for (const perms of this.#permissions.values()) perms.delete(name);
     const ok = this.#users.delete(name);
-    this.onChange();
+    this.#changed();
     return ok;
   }
 
@@ -89,7 +135,7 @@ export class Users {
     let m = this.#permissions.get(vhost);
     if (m === undefined) this.#permissions.set(vhost, (m = new Map()));
     m.set(user, p);
-    this.onChange();
+    this.#changed();
   }
 
   permission(vhost: string, user: string): Permission | undefined {
@@ -98,7 +144,7 @@ export class Users {
 
   clearPermission(vhost: string, user: string): boolean {
     const ok = this.#permissions.get(vhost)?.delete(user) ?? false;
-    this.onChange();
+    this.#changed();
     return ok;
   }
 

@@ -50,6 +50,8 @@ export class VHost {
   readonly #defaultExchange: Exchange;
   #routeEpoch = 0;
   readonly #scratch: Bindable[] = [];
+  /** RabbitMQ's vhost limits (max-connections, max-queues); absent = none. */
+  limits: { maxConnections?: number; maxQueues?: number } = {};
   /** Persistent messages on durable queues go here; null for an in-memory broker. */
   store: MessageStore | null = null;
 
@@ -181,10 +183,12 @@ export class VHost {
     );
   }
 
-  declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
+  /** `authorize` (permission checks) runs on the final name before anything changes. */
+  declareQueue(name: string, d: QueueDeclare, owner: object, authorize?: (name: string) => void): Queue {
     if (d.passive) return this.queue(name, owner);
     if (name === '') name = generatedName('amq.gen-');
     else if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
+    authorize?.(name);
     const ident = { name, vhost: this.name, durable: d.durable, exclusive: d.exclusive, autoDelete: d.autoDelete };
     // rabbitmq-compat: an exclusive queue is never durable (it dies with its connection), so
     // its durable flag is false whatever the declare said, and redeclares compare with that
@@ -204,6 +208,10 @@ export class VHost {
       return existing;
     }
     validateQueueArgs(ident, d.arguments);
+    const maxQueues = this.limits.maxQueues;
+    if (maxQueues !== undefined && maxQueues >= 0 && this.queues.size >= maxQueues) {
+      throw preconditionFailed(`cannot declare queue '${name}': queue limit in vhost '${this.name}' (${maxQueues}) is reached`);
+    }
     const q = new Queue(this, name, {
       durable,
       exclusive: d.exclusive,

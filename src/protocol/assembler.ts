@@ -72,7 +72,7 @@ export class Assembler {
       );
     }
     const size = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
-    this.propsRaw = Buffer.from(buf.subarray(start + 12, end));
+    this.propsRaw = copyOut(buf, start + 12, end);
     this.bodySize = size;
     this.#received = 0;
     if (size === 0) {
@@ -91,7 +91,7 @@ export class Assembler {
     const n = end - start;
     if (this.#received === 0 && n === this.bodySize) {
       // the common case: whole body in one frame
-      this.body = Buffer.from(buf.subarray(start, end));
+      this.body = copyOut(buf, start, end);
       this.#state = IDLE;
       return true;
     }
@@ -117,6 +117,13 @@ export class Assembler {
     this.propsRaw = EMPTY;
     this.body = EMPTY;
   }
+}
+
+/** Own copy of buf[start, end) (no intermediate view object). */
+function copyOut(buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  buf.copy(out, 0, start, end);
+  return out;
 }
 
 function nonMethod(): FrameViolation {

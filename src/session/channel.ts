@@ -361,7 +361,9 @@ export class Channel {
 
   #sendNack(seq: number): void {
     this.flushConfirms();
-    this.connection.send(this.id, P.encodeBasicNack, { deliveryTag: seq, multiple: false, requeue: false });
+    // rabbitmq-compat (coalesce_and_send): every earlier seq is settled by now, so RabbitMQ
+    // says multiple=true, as errors.md row 100 recorded
+    this.connection.send(this.id, P.encodeBasicNack, { deliveryTag: seq, multiple: true, requeue: false });
   }
 
   /** Called by the connection just before it writes: one ack for the run of confirms. */

@@ -15,6 +15,8 @@ import type { Broker } from '../broker/broker.js';
 import type { ConnectionInfo } from '../broker/registry.js';
 import type { User } from '../broker/users.js';
 import type { VHost } from '../broker/vhost.js';
+import { AccessChecker } from '../broker/access.js';
+import type { AlarmListener } from '../broker/alarms.js';
 import { AmqpError, REPLY } from '../broker/errors.js';
 import { FrameReader, describeOctets, type FrameSink } from '../protocol/frame-reader.js';
 import { FrameWriter, type Encoder } from '../protocol/frame-writer.js';
@@ -39,6 +41,8 @@ const enum State {
 }
 
 export interface ConnectionOptions {
+  /** TLS with a verified client certificate: its CN, offered as the EXTERNAL mechanism. */
+  peerCertificateCN?: string;
   broker: Broker;
   config: BrokerConfig;
   log: Logger;
@@ -50,7 +54,10 @@ export interface ConnectionOptions {
   onClosed?: (c: Connection) => void;
 }
 
-export class Connection implements FrameSink, ConnectionInfo {
+/** Stop reading a client whose unread output (socket buffer) exceeds this. */
+const SOCKET_BACKLOG_LIMIT = 64 * 1024 * 1024;
+
+export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
   readonly id: number;
   readonly name: string;
   readonly peerHost: string;
@@ -72,6 +79,15 @@ export class Connection implements FrameSink, ConnectionInfo {
   heartbeat = 0;
   /** False while the socket's buffer is full: channels must not deliver. */
   writable = true;
+  /** Permission checks for the user and vhost (set at connection.open). */
+  access!: AccessChecker;
+  readonly #certCN: string | undefined;
+  /** This connection has published: alarms block it. */
+  #publisher = false;
+  /** Reading paused because of a resource alarm. */
+  #blockedByAlarm = false;
+  /** Reading paused because the client does not read what we send. */
+  #pausedForOutput = false;
 
   readonly broker: Broker;
   readonly config: BrokerConfig;
@@ -106,6 +122,7 @@ export class Connection implements FrameSink, ConnectionInfo {
     this.peerHost = opts.peerHost;
     this.peerPort = opts.peerPort;
     this.#onClosed = opts.onClosed;
+    this.#certCN = opts.peerCertificateCN;
     this.id = this.broker.registry.nextConnectionId();
     this.name = `${opts.peerHost}:${opts.peerPort} -> ${opts.localHost}:${opts.localPort}`;
     this.log = opts.log.child({ conn: this.id, peer: `${opts.peerHost}:${opts.peerPort}` });
@@ -201,12 +218,45 @@ export class Connection implements FrameSink, ConnectionInfo {
       s.uncork();
     }
     this.#wroteSinceTick = true;
-    if (!ok) this.writable = false;
-    else if (this.#drainWaiters.size > 0) this.#onDrain();
+    if (!ok) {
+      this.writable = false;
+      // a client that does not read must not make us buffer without bound: stop reading it
+      if (!this.#pausedForOutput && (s as { writableLength?: number }).writableLength! > SOCKET_BACKLOG_LIMIT) {
+        this.#pausedForOutput = true;
+        this.#updateReading();
+      }
+    } else if (this.#drainWaiters.size > 0) this.#onDrain();
+  }
+
+  /** Resource alarm set or cleared (broker.alarms): block publishing connections. */
+  onAlarmChange(active: boolean, reason: string): void {
+    if (this.#state !== State.Running || !this.#publisher) return;
+    if (active === this.#blockedByAlarm) return;
+    this.#blockedByAlarm = active;
+    if (this.capabilities.connectionBlocked) {
+      if (active) this.send(0, P.encodeConnectionBlocked, { reason });
+      else this.send(0, P.encodeConnectionUnblocked, {});
+    }
+    this.log.info({ reason }, active ? 'connection blocked by resource alarm' : 'connection unblocked');
+    this.#updateReading();
+  }
+
+  get blocked(): boolean {
+    return this.#blockedByAlarm;
+  }
+
+  #updateReading(): void {
+    const s = this.#socket;
+    if (this.#blockedByAlarm || this.#pausedForOutput) s.pause();
+    else s.resume();
   }
 
   #onDrain(): void {
     this.writable = true;
+    if (this.#pausedForOutput) {
+      this.#pausedForOutput = false;
+      this.#updateReading();
+    }
     if (this.#drainWaiters.size === 0) return;
     const waiters = [...this.#drainWaiters];
     this.#drainWaiters.clear();
@@ -245,7 +295,7 @@ export class Connection implements FrameSink, ConnectionInfo {
       versionMajor: 0,
       versionMinor: 9,
       serverProperties: serverProperties(this.config),
-      mechanisms: Buffer.from('AMQPLAIN PLAIN'),
+      mechanisms: Buffer.from(this.#certCN !== undefined ? 'EXTERNAL AMQPLAIN PLAIN' : 'AMQPLAIN PLAIN'),
       locales: Buffer.from('en_US'),
     });
     return have.subarray(8);
@@ -399,16 +449,24 @@ export class Connection implements FrameSink, ConnectionInfo {
   #onStartOk(a: P.ConnectionStartOk): void {
     this.clientProperties = plain(a.clientProperties);
     this.capabilities = clientCapabilities(a.clientProperties);
-    const credentials = parseCredentials(a.mechanism, a.response);
-    if (credentials === null) {
-      this.log.warn({ mechanism: a.mechanism }, 'unsupported authentication mechanism or malformed response');
-      return this.#refuseLogin(a.mechanism, `unsupported mechanism '${a.mechanism}' or malformed response`);
+    let user: User | undefined;
+    if (a.mechanism === 'EXTERNAL' && this.#certCN !== undefined) {
+      // rabbitmq-compat (rabbitmq_auth_mechanism_ssl): the user is the certificate's CN
+      user = this.broker.users.get(this.#certCN);
+      if (user === undefined) {
+        this.log.warn({ user: this.#certCN }, 'login refused: no user named after the client certificate CN');
+        return this.#refuseLogin(a.mechanism, 'unknown certificate user');
+      }
+    } else {
+      const credentials = parseCredentials(a.mechanism, a.response);
+      if (credentials === null) {
+        this.log.warn({ mechanism: a.mechanism }, 'unsupported authentication mechanism or malformed response');
+        return this.#refuseLogin(a.mechanism, `unsupported mechanism '${a.mechanism}' or malformed response`);
+      }
+      user = this.broker.users.authenticate(credentials.user, credentials.pass);
+      if (user === undefined) this.log.warn({ user: credentials.user, mechanism: a.mechanism }, 'login refused: wrong user name or password');
     }
-    const user = this.broker.users.authenticate(credentials.user, credentials.pass);
-    if (user === undefined) {
-      this.log.warn({ user: credentials.user, mechanism: a.mechanism }, 'login refused: wrong user name or password');
-      return this.#refuseLogin(a.mechanism, 'invalid credentials');
-    }
+    if (user === undefined) return this.#refuseLogin(a.mechanism, 'invalid credentials');
     if (this.config.loopbackUsers.includes(user.name) && !isLoopback(this.peerHost)) {
       this.log.warn({ user: user.name }, 'login refused: user may only connect via localhost (loopbackUsers)');
       return this.#refuseLogin(a.mechanism, 'loopback only', `user '${user.name}' can only connect via localhost`);
@@ -482,8 +540,27 @@ export class Connection implements FrameSink, ConnectionInfo {
     if (this.broker.users.permission(a.virtualHost, this.user) === undefined) {
       fail(`access to vhost '${a.virtualHost}' refused for user '${this.user}'`);
     }
+    const vmax = vhost!.limits.maxConnections;
+    const umax = this.authUser?.limits?.maxConnections;
+    if (vmax !== undefined || umax !== undefined) {
+      let inVhost = 0;
+      let ofUser = 0;
+      for (const c of this.broker.registry.connections) {
+        if (c === this) continue;
+        if (c.vhost === a.virtualHost) inVhost++;
+        if (c.user === this.user && c.vhost !== '') ofUser++;
+      }
+      if (vmax !== undefined && vmax >= 0 && inVhost >= vmax) {
+        fail(`access to vhost '${a.virtualHost}' refused for user '${this.user}': connection limit (${vmax}) is reached`);
+      }
+      if (umax !== undefined && umax >= 0 && ofUser >= umax) {
+        fail(`connection refused for user '${this.user}': user connection limit (${umax}) is reached`);
+      }
+    }
     this.vhost = a.virtualHost;
     this.#vhost = vhost;
+    this.access = new AccessChecker(this.broker.users, this.user, this.vhost);
+    this.broker.alarms.subscribe(this);
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     this.#state = State.Running;
@@ -547,6 +624,10 @@ export class Connection implements FrameSink, ConnectionInfo {
       }
       return;
     }
+    if (id === P.BASIC_PUBLISH && !this.#publisher) {
+      this.#publisher = true;
+      if (this.broker.alarms.active) this.onAlarmChange(true, this.broker.alarms.reason);
+    }
     const m = this.#decode(buf, start, end);
     switch (m.id) {
       case P.CHANNEL_OPEN:
@@ -569,6 +650,20 @@ export class Connection implements FrameSink, ConnectionInfo {
         REPLY.NOT_ALLOWED,
         `number of channels opened (${this.#channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
       );
+    }
+    const umax = this.authUser?.limits?.maxChannels;
+    if (umax !== undefined && umax >= 0) {
+      let n = 0;
+      for (const c of this.broker.registry.connections) if (c.user === this.user) n += c.channelCount;
+      if (n >= umax) {
+        const e = new AmqpError(
+          REPLY.NOT_ALLOWED,
+          `number of channels opened for user '${this.user}' has reached the maximum allowed user limit of (${umax})`,
+        );
+        e.classId = P.CLASS_CHANNEL;
+        e.methodId = 10;
+        throw e;
+      }
     }
     this.#channels.set(no, new Channel(this, no, this.#vhost!));
     this.send(no, P.encodeChannelOpenOk, { reserved1: Buffer.alloc(0) });
@@ -676,6 +771,7 @@ export class Connection implements FrameSink, ConnectionInfo {
     this.#releaseChannels();
     this.#drainWaiters.clear();
     this.broker.registry.remove(this);
+    this.broker.alarms.unsubscribe(this);
     if (!this.#socket.destroyed) this.#socket.destroy();
     this.log.info({ user: this.user || undefined, vhost: this.vhost || undefined, reason: this.#closeReason || reason }, wasRunning ? 'connection closed' : 'connection closed during handshake');
     this.#onClosed?.(this);

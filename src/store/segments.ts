@@ -15,6 +15,11 @@
  *   DELIVERED id u64 | queue shortstr          delivered (recovery: redelivered=true)
  *   DROPQUEUE upto u64 | queue shortstr        queue deleted: all its messages ≤ upto gone
  *
+ * A message id may appear in more than one MESSAGE record: compaction copies a live message
+ * forward (same id, only the queues still holding it, then a DELIVERED record per queue it
+ * had been delivered from). Recovery keeps the last copy; records about the id that come
+ * before the copy in file order concern queues the copy no longer lists.
+ *
  * Invariants:
  *  - message ids grow monotonically across restarts; a message is written once, however
  *    many queues it was routed to;
@@ -23,7 +28,12 @@
  *    in order;
  *  - segments are deleted oldest first, and only when no message in them is still held by a
  *    queue: an ACK record can then never outlive the MESSAGE it refers to, so recovery
- *    cannot resurrect an acked message.
+ *    cannot resurrect an acked message;
+ *  - compaction: when the directory is mostly garbage because the oldest segment still
+ *    holds a few live messages (one unacked message pins every segment after it), those
+ *    messages are copied into the current segment; the oldest segment is deleted only after
+ *    the batch holding the copies is synced, and the in-memory locations switch to the
+ *    copies at that moment (until then bodies are read from the old segment).
  */
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, ftruncateSync, unlinkSync, writev } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +52,11 @@ export interface SegmentStoreOptions {
   segmentSize?: number;
   /** Keep bodies of recovered messages on disk once this many body bytes are in memory. */
   recoverBodiesInMemory?: number;
+  /**
+   * Compact (copy the oldest segment's live messages forward) once the segment files hold
+   * more than this many bytes and at most half of them are live. Default: 4 segments.
+   */
+  compactAbove?: number;
   log: Logger;
 }
 
@@ -51,18 +66,37 @@ interface Segment {
   fd: number;
   /** bytes written or queued */
   size: number;
-  /** messages in it still held by some queue */
+  /** messages in it still held by some queue, and the bytes of their records */
   live: number;
+  liveBytes: number;
+  /** Its live messages are being copied forward in this batch (0 = not compacting). */
+  movedIn: number;
 }
 
 interface MsgMeta {
   seg: Segment;
-  /** offset of the body bytes inside the segment */
-  bodyOffset: number;
+  /** where the whole MESSAGE record starts, and its length (header included) */
+  recOffset: number;
+  recBytes: number;
   bodySize: number;
+  /** the queues it was stored for; '' once it left that queue */
+  queues: string[];
   /** queues still holding it */
   refs: number;
+  /** bit i: delivered from queues[i] (i < 30); bit 30: from some queue beyond */
+  delivered: number;
 }
+
+interface Move {
+  id: number;
+  m: MsgMeta;
+  seg: Segment;
+  recOffset: number;
+  recBytes: number;
+  batch: number;
+}
+
+const DELIVERED_OVERFLOW = 1 << 30;
 
 interface Pending {
   seg: Segment;
@@ -82,11 +116,23 @@ export class SegmentStore implements MessageStore {
   #nextId = 1;
   #current!: Segment;
   #batch = 1;
+  /** The last batch written and synced. */
+  #synced = 0;
+  readonly #compactAbove: number;
+  /** bytes of all segments, and of the live message records in them */
+  #bytes = 0;
+  #liveBytes = 0;
+  #moves: Move[] = [];
+  /** Compactions done (for tests and stats). */
+  compactions = 0;
   #pending: Pending[] = [];
+  /** The batch being written (its bytes may not be in the file yet). */
+  #inflight: Pending[] = [];
   #listeners = new Set<SyncListener>();
   #scheduled = false;
   #writing = false;
   #closed = false;
+  #abandoned = false;
   #flushWaiters: (() => void)[] = [];
   /** Batches whose write failed: the store stops confirming (never claim durability falsely). */
   #failed: Error | null = null;
@@ -96,6 +142,7 @@ export class SegmentStore implements MessageStore {
     this.#dir = dir;
     this.#segmentSize = opts.segmentSize ?? 8 * 1024 * 1024;
     this.#recoverBodies = opts.recoverBodiesInMemory ?? 512 * 1024 * 1024;
+    this.#compactAbove = opts.compactAbove ?? 4 * this.#segmentSize;
     this.#log = opts.log;
     mkdirSync(dir, { recursive: true });
   }
@@ -131,20 +178,30 @@ export class SegmentStore implements MessageStore {
     crc = crc32(body, crc);
     head.writeUInt32BE(crc, 4);
     const seg = this.#queue(head, body);
-    this.#msgs.set(id, { seg, bodyOffset: seg.size - body.length, bodySize: body.length, refs: queues.length });
+    const recBytes = headLen + body.length;
+    this.#msgs.set(id, { seg, recOffset: seg.size - recBytes, recBytes, bodySize: body.length, queues: queues.slice(), refs: queues.length, delivered: 0 });
     seg.live++;
+    seg.liveBytes += recBytes;
+    this.#liveBytes += recBytes;
     return id;
   }
 
   delivered(id: number, queue: string): void {
-    if (!this.#msgs.has(id)) return;
+    const m = this.#msgs.get(id);
+    if (m === undefined) return;
+    const i = m.queues.indexOf(queue);
+    if (i < 0) return;
+    m.delivered |= i < 30 ? 1 << i : DELIVERED_OVERFLOW;
     this.#small(DELIVERED, id, queue);
   }
 
   ack(id: number, queue: string): void {
     const m = this.#msgs.get(id);
     if (m === undefined) return;
+    const i = m.queues.indexOf(queue);
+    if (i < 0) return; // not held there (a second ack): nothing to record
     this.#small(ACK, id, queue);
+    m.queues[i] = '';
     this.#release(id, m);
   }
 
@@ -152,7 +209,11 @@ export class SegmentStore implements MessageStore {
     this.#small(DROPQUEUE, this.#nextId - 1, queue);
     for (const id of ids) {
       const m = this.#msgs.get(id);
-      if (m !== undefined) this.#release(id, m);
+      if (m === undefined) continue;
+      const i = m.queues.indexOf(queue);
+      if (i < 0) continue;
+      m.queues[i] = '';
+      this.#release(id, m);
     }
   }
 
@@ -187,6 +248,7 @@ export class SegmentStore implements MessageStore {
     if (body !== null && body.length > 0) p.chunks.push(body);
     p.bytes += n;
     seg.size += n;
+    this.#bytes += n;
     this.#schedule();
     return seg;
   }
@@ -207,22 +269,28 @@ export class SegmentStore implements MessageStore {
     const batch = this.#batch;
     if (pending.length === 0 && listeners.size === 0) return this.#wakeFlushers();
     this.#pending = [];
+    this.#inflight = pending;
     this.#listeners = new Set();
     this.#batch++;
     this.#writing = true;
     const done = (err: Error | null): void => {
       this.#writing = false;
+      this.#inflight = [];
+      if (this.#abandoned) return this.#wakeFlushers();
       if (err !== null) {
         this.#failed ??= err;
         this.#log.error({ err: err.message, dir: this.#dir }, 'message store write failed: persistent messages are no longer confirmed');
       } else if (this.#failed === null) {
+        this.#synced = batch;
+        if (this.#moves.length > 0) this.#applyMoves();
         for (const l of listeners) l.onStoreSynced(batch);
       }
+      // between batches nothing is in flight: dead segments can go now, even under load;
+      // compaction only here, never in the middle of an ack or a queue drop
+      this.#collect();
+      this.#maybeCompact();
       if (this.#pending.length > 0 || this.#listeners.size > 0) this.#commit();
-      else {
-        this.#collect();
-        this.#wakeFlushers();
-      }
+      else this.#wakeFlushers();
     };
     this.#writeAll(pending, 0, done);
   }
@@ -267,6 +335,20 @@ export class SegmentStore implements MessageStore {
     this.#segments.length = 0;
   }
 
+  /**
+   * For tests: stops as a crash between two writes would. A batch already being written
+   * completes; records not yet handed to the disk are lost and no listener hears of them.
+   */
+  async abandon(): Promise<void> {
+    this.#abandoned = this.#closed = true;
+    this.#pending = [];
+    this.#listeners.clear();
+    this.#moves = [];
+    while (this.#writing) await new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
+    for (const s of this.#segments) closeSync(s.fd);
+    this.#segments.length = 0;
+  }
+
   // -------------------------------------------------------------------------------------
   // cleanup
 
@@ -274,23 +356,121 @@ export class SegmentStore implements MessageStore {
     if (--m.refs > 0) return;
     this.#msgs.delete(id);
     m.seg.live--;
+    m.seg.liveBytes -= m.recBytes;
+    this.#liveBytes -= m.recBytes;
     this.#collect();
   }
 
   /** Deletes fully-acked segments, oldest first; restarts an all-dead current segment. */
   #collect(): void {
     const segs = this.#segments;
-    while (segs.length > 1 && segs[0]!.live === 0 && !this.#hasPending(segs[0]!)) {
-      const s = segs.shift()!;
-      closeSync(s.fd);
-      unlinkSync(s.path);
+    let deleted = false;
+    for (;;) {
+      while (segs.length > 1 && segs[0]!.live === 0 && !this.#hasPending(segs[0]!) && segs[0]!.movedIn <= this.#synced) {
+        const s = segs.shift()!;
+        closeSync(s.fd);
+        unlinkSync(s.path);
+        this.#bytes -= s.size;
+        deleted = true;
+      }
+      const cur = this.#current;
+      if (segs.length === 1 && cur.live === 0 && cur.size > 1024 * 1024 && !this.#hasPending(cur)) {
+        // everything acked: start afresh so the data directory shrinks back
+        this.#rotate();
+        continue;
+      }
+      break;
     }
-    const cur = this.#current;
-    if (segs.length === 1 && cur.live === 0 && cur.size > 1024 * 1024 && !this.#hasPending(cur)) {
-      // everything acked: start afresh so the data directory shrinks back
-      this.#rotate();
-      this.#collect();
+    if (deleted) fsyncDir(this.#dir); // a deleted segment must not come back after a power loss
+  }
+
+  /**
+   * Copies the oldest segment's few live messages forward when it keeps mostly garbage on
+   * disk. Called between batches only: every ack and queue drop before it is complete.
+   */
+  #maybeCompact(): void {
+    const segs = this.#segments;
+    const head = segs[0]!;
+    if (
+      this.#closed ||
+      this.#failed !== null ||
+      segs.length < 3 ||
+      head.movedIn !== 0 ||
+      this.#bytes <= this.#compactAbove ||
+      this.#liveBytes * 2 > this.#bytes ||
+      head.liveBytes * 2 > head.size ||
+      this.#hasPending(head)
+    ) {
+      return;
     }
+    const batch = this.#batch;
+    let moved = 0;
+    for (const [id, m] of this.#msgs) {
+      if (m.seg !== head) continue;
+      this.#copyForward(id, m, batch);
+      moved++;
+    }
+    head.movedIn = batch;
+    this.compactions++;
+    this.#log.info({ dir: this.#dir, segment: head.path, messages: moved, bytes: head.liveBytes }, 'message store: compacting oldest segment');
+  }
+
+  /** Queues a copy of a live message's record (only the queues still holding it) for `batch`. */
+  #copyForward(id: number, m: MsgMeta, batch: number): void {
+    const rec = Buffer.allocUnsafe(m.recBytes);
+    readFully(m.seg.fd, rec, m.recOffset, m.seg.path);
+    // skip header, type, id, queue list: the rest (exchange … body) is copied as is
+    let o = HEADER + 1 + 8;
+    const n = rec[o++]!;
+    for (let i = 0; i < n; i++) o += 1 + rec[o]!;
+    const rest = rec.subarray(o);
+    const holders: string[] = [];
+    let delivered = 0;
+    for (let i = 0; i < m.queues.length; i++) {
+      const q = m.queues[i]!;
+      if (q === '') continue;
+      if ((m.delivered & (i < 30 ? 1 << i : DELIVERED_OVERFLOW)) !== 0) delivered |= holders.length < 30 ? 1 << holders.length : DELIVERED_OVERFLOW;
+      holders.push(q);
+    }
+    let qbytes = 0;
+    for (const q of holders) qbytes += 1 + Buffer.byteLength(q);
+    const head = Buffer.allocUnsafe(HEADER + 1 + 8 + 1 + qbytes);
+    head[HEADER] = MESSAGE;
+    let p = writeId(head, HEADER + 1, id);
+    head[p++] = holders.length;
+    for (const q of holders) p = writeShort(head, p, q);
+    const recBytes = head.length + rest.length;
+    head.writeUInt32BE(recBytes - HEADER, 0);
+    head.writeUInt32BE(crc32(rest, crc32(head.subarray(HEADER))), 4);
+    const seg = this.#queue(head, rest);
+    this.#moves.push({ id, m, seg, recOffset: seg.size - recBytes, recBytes, batch });
+    for (let i = 0; i < holders.length; i++) {
+      if ((delivered & (i < 30 ? 1 << i : DELIVERED_OVERFLOW)) !== 0) this.#small(DELIVERED, id, holders[i]!);
+    }
+    m.queues = holders;
+    m.delivered = delivered;
+  }
+
+  /** The copies of batch ≤ #synced are on disk: messages now live there. */
+  #applyMoves(): void {
+    const keep: Move[] = [];
+    for (const mv of this.#moves) {
+      if (mv.batch > this.#synced) {
+        keep.push(mv);
+        continue;
+      }
+      const m = mv.m;
+      if (this.#msgs.get(mv.id) !== m) continue; // acked meanwhile: the copy is garbage
+      m.seg.live--;
+      m.seg.liveBytes -= m.recBytes;
+      this.#liveBytes += mv.recBytes - m.recBytes;
+      m.seg = mv.seg;
+      m.recOffset = mv.recOffset;
+      m.recBytes = mv.recBytes;
+      mv.seg.live++;
+      mv.seg.liveBytes += mv.recBytes;
+    }
+    this.#moves = keep;
   }
 
   #hasPending(seg: Segment): boolean {
@@ -303,7 +483,7 @@ export class SegmentStore implements MessageStore {
     const no = (this.#segments.at(-1)?.no ?? 0) + 1;
     const path = join(this.#dir, `msg-${String(no).padStart(8, '0')}.seg`);
     const fd = openSync(path, 'w+');
-    const seg: Segment = { no, path, fd, size: 0, live: 0 };
+    const seg: Segment = { no, path, fd, size: 0, live: 0, liveBytes: 0, movedIn: 0 };
     this.#segments.push(seg);
     this.#current = seg;
     fsyncDir(this.#dir);
@@ -316,101 +496,119 @@ export class SegmentStore implements MessageStore {
   readBody(id: number): Buffer {
     const m = this.#msgs.get(id);
     if (m === undefined) throw new Error(`message ${id} is not in the store`);
+    const at = m.recOffset + m.recBytes - m.bodySize;
     const buf = Buffer.allocUnsafe(m.bodySize);
-    let got = 0;
-    while (got < m.bodySize) {
-      const n = readSync(m.seg.fd, buf, got, m.bodySize - got, m.bodyOffset + got);
-      if (n === 0) throw new Error(`short read of message ${id} in ${m.seg.path}`);
-      got += n;
-    }
+    if (!this.#fromUnwritten(m.seg, at, buf)) readFully(m.seg.fd, buf, at, m.seg.path);
     return buf;
   }
 
-  stats(): { segments: number; bytes: number; messages: number } {
-    let bytes = 0;
-    for (const s of this.#segments) bytes += s.size;
-    return { segments: this.#segments.length, bytes, messages: this.#msgs.size };
+  /** Copies bytes not yet (surely) in the file out of the batch that holds them. */
+  #fromUnwritten(seg: Segment, at: number, out: Buffer): boolean {
+    for (const p of [this.#inflight, this.#pending]) {
+      for (const batch of p) {
+        if (batch.seg !== seg || at < batch.position || at >= batch.position + batch.bytes) continue;
+        let pos = batch.position;
+        let got = 0;
+        for (const c of batch.chunks) {
+          const end = pos + c.length;
+          if (end > at + got && got < out.length) {
+            const from = at + got - pos;
+            got += c.copy(out, got, from, Math.min(c.length, from + out.length - got));
+          }
+          pos = end;
+        }
+        return got === out.length;
+      }
+    }
+    return false;
+  }
+
+  stats(): { segments: number; bytes: number; messages: number; liveBytes: number } {
+    return { segments: this.#segments.length, bytes: this.#bytes, messages: this.#msgs.size, liveBytes: this.#liveBytes };
   }
 
   /**
    * Reads every segment, truncating a torn or corrupt tail, and hands back the messages
-   * still held by queues, in id (publish) order.
+   * still held by queues, in id (publish) order. Bodies are read into memory while the
+   * budget lasts (`recoverBodiesInMemory`); later ones are left on disk (body null).
    */
   recover(onMessage: (m: RecoveredMessage) => void): RecoveryStats {
     const t0 = Date.now();
     const files = readdirSync(this.#dir).filter((f) => /^msg-\d{8}\.seg$/.test(f)).sort();
-    const found = new Map<number, RecoveredMessage & { seg: Segment; bodyOffset: number }>();
+    const found = new Map<number, Found>();
     let bytes = 0;
     let truncatedBytes = 0;
     for (const f of files) {
       const path = join(this.#dir, f);
       const data = readFileSync(path);
       bytes += data.length;
-      const seg: Segment = { no: Number(f.slice(4, 12)), path, fd: -1, size: 0, live: 0 };
+      const seg: Segment = { no: Number(f.slice(4, 12)), path, fd: -1, size: 0, live: 0, liveBytes: 0, movedIn: 0 };
       let o = 0;
       while (o < data.length) {
-        const bad = (why: string): void => {
+        const why = checkRecord(data, o);
+        if (why !== null) {
           truncatedBytes += data.length - o;
+          // one JSON line naming the file and the bytes cut: operators grep for it
           this.#log.warn({ file: path, offset: o, bytes: data.length - o, why }, 'message store: truncating damaged segment tail');
           const fd = openSync(path, 'r+');
           ftruncateSync(fd, o);
           fsyncSync(fd);
           closeSync(fd);
-        };
-        if (o + HEADER + 1 > data.length) {
-          bad('torn record header');
           break;
         }
         const len = data.readUInt32BE(o);
-        if (len < 1 || o + HEADER + len > data.length) {
-          bad('record runs past the end of the file');
-          break;
-        }
-        if (crc32(data.subarray(o + HEADER, o + HEADER + len)) !== data.readUInt32BE(o + 4)) {
-          bad('checksum mismatch');
-          break;
-        }
-        this.#replay(data, o + HEADER, o + HEADER + len, seg, found);
+        this.#replay(data, o, o + HEADER + len, seg, found);
         o += HEADER + len;
       }
       seg.size = o;
       seg.fd = openSync(path, 'r+');
       this.#segments.push(seg);
+      this.#bytes += o;
     }
     if (this.#segments.length === 0) this.#rotate();
     else this.#current = this.#segments[this.#segments.length - 1]!;
 
     let count = 0;
     let inMemory = 0;
+    let onDisk = 0;
     const ids = [...found.keys()].sort((a, b) => a - b);
     for (const id of ids) {
       const m = found.get(id)!;
       const held = m.queues.filter((q) => q.name !== '');
       if (held.length === 0) continue;
-      m.queues = held;
-      this.#msgs.set(id, { seg: m.seg, bodyOffset: m.bodyOffset, bodySize: m.bodySize, refs: held.length });
+      let delivered = 0;
+      for (let i = 0; i < held.length; i++) if (held[i]!.delivered) delivered |= i < 30 ? 1 << i : DELIVERED_OVERFLOW;
+      this.#msgs.set(id, {
+        seg: m.seg,
+        recOffset: m.recOffset,
+        recBytes: m.recBytes,
+        bodySize: m.bodySize,
+        queues: held.map((q) => q.name),
+        refs: held.length,
+        delivered,
+      });
       m.seg.live++;
+      m.seg.liveBytes += m.recBytes;
+      this.#liveBytes += m.recBytes;
       if (inMemory + m.bodySize <= this.#recoverBodies) {
         m.body = this.readBody(id);
         inMemory += m.bodySize;
+      } else {
+        onDisk++;
       }
       count++;
-      onMessage(m);
+      onMessage({ id, exchange: m.exchange, routingKey: m.routingKey, propsRaw: m.propsRaw, body: m.body, bodySize: m.bodySize, queues: held });
     }
     this.#nextId = Math.max(this.#nextId, (ids.at(-1) ?? 0) + 1);
     this.#collect();
-    return { messages: count, segments: files.length, bytes, truncatedBytes, ms: Date.now() - t0 };
+    this.#maybeCompact();
+    return { messages: count, segments: files.length, bytes, truncatedBytes, bodiesOnDisk: onDisk, ms: Date.now() - t0 };
   }
 
-  #replay(
-    d: Buffer,
-    start: number,
-    end: number,
-    seg: Segment,
-    found: Map<number, RecoveredMessage & { seg: Segment; bodyOffset: number }>,
-  ): void {
-    const type = d[start]!;
-    let o = start + 1;
+  /** Applies one record (`start` = its header) to the messages found so far. */
+  #replay(d: Buffer, start: number, end: number, seg: Segment, found: Map<number, Found>): void {
+    const type = d[start + HEADER]!;
+    let o = start + HEADER + 1;
     const id = d.readUInt32BE(o) * 0x100000000 + d.readUInt32BE(o + 4);
     o += 8;
     if (id >= this.#nextId) this.#nextId = id + 1;
@@ -432,9 +630,9 @@ export class SegmentStore implements MessageStore {
       const propsRaw = Buffer.from(d.subarray(o + 4, o + 4 + pl));
       o += 4 + pl;
       const bl = d.readUInt32BE(o);
-      // the body is read back at the end, and only while the in-memory budget lasts
-      // `d` is the whole file, so offsets in it are file offsets
-      found.set(id, { id, exchange, routingKey, propsRaw, body: null, bodySize: bl, queues, seg, bodyOffset: o + 4 });
+      // the body is read back at the end, and only while the in-memory budget lasts;
+      // a later copy of the same id (compaction) replaces an earlier one
+      found.set(id, { exchange, routingKey, propsRaw, body: null, bodySize: bl, queues, seg, recOffset: start, recBytes: end - start });
       return;
     }
     const l = d[o]!;
@@ -449,6 +647,38 @@ export class SegmentStore implements MessageStore {
     if (q === undefined) return;
     if (type === ACK) q.name = '';
     else if (type === DELIVERED) q.delivered = true;
+  }
+}
+
+interface Found {
+  exchange: string;
+  routingKey: string;
+  propsRaw: Buffer;
+  body: Buffer | null;
+  bodySize: number;
+  queues: { name: string; delivered: boolean }[];
+  seg: Segment;
+  recOffset: number;
+  recBytes: number;
+}
+
+/** Why the record at `o` cannot be trusted, or null when it is whole and intact. */
+function checkRecord(data: Buffer, o: number): string | null {
+  if (o + HEADER + 1 > data.length) return 'torn record header';
+  const len = data.readUInt32BE(o);
+  if (len < 1 || o + HEADER + len > data.length) return 'record runs past the end of the file';
+  if (crc32(data.subarray(o + HEADER, o + HEADER + len)) !== data.readUInt32BE(o + 4)) return 'checksum mismatch';
+  const type = data[o + HEADER]!;
+  if (type < MESSAGE || type > DROPQUEUE || len < 1 + 8 + 1) return `unknown record type ${type}`;
+  return null;
+}
+
+function readFully(fd: number, buf: Buffer, position: number, path: string): void {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) throw new Error(`short read at ${position} in ${path}`);
+    got += n;
   }
 }
 

@@ -26,6 +26,8 @@ export interface RecoveryStats {
   segments: number;
   bytes: number;
   truncatedBytes: number;
+  /** Recovered messages whose body was left on disk (beyond the in-memory budget). */
+  bodiesOnDisk: number;
   ms: number;
 }
 

@@ -4,7 +4,7 @@
  * order, recover, and what happens to unacked messages when a channel or connection closes.
  * Texts are RabbitMQ 3.10.8's (../shared/reference/errors.md rows 112–140, headers.md 3–5).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -30,6 +30,10 @@ let other: ChannelModel;
 beforeAll(async () => {
   conn = await connect(tb.url);
   other = await connect(tb.url);
+});
+// after every test, errors included, the shared connection still carries messages
+afterEach(async () => {
+  await expectUsable(conn);
 });
 afterAll(async () => {
   await conn.close();

@@ -3,7 +3,7 @@
  * declare/delete/bind rules and RabbitMQ 3.10's refusals (../shared/reference/errors.md rows
  * 55–95), over the wire with amqplib.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -24,6 +24,10 @@ const tidy = useCleanup(tb);
 let conn: ChannelModel;
 beforeAll(async () => {
   conn = await connect(tb.url);
+});
+// after every test, errors included, the shared connection still carries messages
+afterEach(async () => {
+  await expectUsable(conn);
 });
 afterAll(async () => {
   await conn.close();

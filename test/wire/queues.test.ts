@@ -4,7 +4,7 @@
  * declared queue, and consumers of a deleted queue. Texts and counts are RabbitMQ 3.10.8's
  * (../shared/reference/errors.md rows 1–54 and 77–87, headers.md sections 4 and 5).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -31,6 +31,10 @@ let other: ChannelModel;
 beforeAll(async () => {
   conn = await connect(tb.url);
   other = await connect(tb.url);
+});
+// after every test, errors included, the shared connection still carries messages
+afterEach(async () => {
+  await expectUsable(conn);
 });
 afterAll(async () => {
   await conn.close();

@@ -113,7 +113,9 @@ const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
 function consume(ch: Channel, a: P.BasicConsume): void {
   const conn = ch.connection;
   if (a.queue === REPLY_TO) return consumeReplyTo(ch, a);
-  const q = ch.vhost.queue(queueName(ch, a.queue), conn);
+  const name = queueName(ch, a.queue);
+  conn.access.check('read', 'queue', name);
+  const q = ch.vhost.queue(name, conn);
   const tag = a.consumerTag === '' ? generatedName('amq.ctag-') : a.consumerTag;
   if (ch.consumers.has(tag)) throw new AmqpError(REPLY.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
   const inUse = (): AmqpError => accessRefused(`queue '${q.name}' in vhost '${ch.vhost.name}' in exclusive use`);
@@ -151,7 +153,9 @@ function typeName(t: string): string {
 
 function get(ch: Channel, a: P.BasicGet): void {
   const conn = ch.connection;
-  const q = ch.vhost.queue(queueName(ch, a.queue), conn);
+  const name = queueName(ch, a.queue);
+  conn.access.check('read', 'queue', name);
+  const q = ch.vhost.queue(name, conn);
   const entry = q.get(a.noAck);
   if (entry === undefined) {
     conn.send(ch.id, P.encodeBasicGetEmpty, { reserved1: '' });
@@ -178,8 +182,11 @@ const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId | PROPERTY
 export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): void {
   const p = ch.publish;
   const msg = new Message(p.exchange, p.routingKey, propsRaw, body);
-  // rabbitmq-compat (rabbit_channel basic.publish): exchange, then internal, then properties
+  // rabbitmq-compat (rabbit_channel basic.publish): permission, exchange, internal, properties
+  const access = ch.connection.access;
+  access.checkPublish(p.exchange);
   const x = ch.vhost.exchange(p.exchange);
+  if (x.type === 'topic') access.checkTopic('write', x.name, p.routingKey);
   if (x.internal) throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${ch.vhost.name}'`);
   if (hasProperty(msg, CHECKED_PROPS)) checkProperties(ch, msg);
   if (ch.txMode) {

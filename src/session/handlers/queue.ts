@@ -35,6 +35,14 @@ export function handleQueue(ch: Channel, m: P.Method): void {
         a.queue,
         { passive: a.passive, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments },
         conn,
+        (name) => {
+          conn.access.check('configure', 'queue', name);
+          const dlx = a.arguments.get('x-dead-letter-exchange');
+          if (dlx?.type === 'S') {
+            conn.access.check('write', 'exchange', dlx.value);
+            conn.access.check('read', 'queue', name);
+          }
+        },
       );
       ch.lastQueue = q.name;
       if (!a.noWait) {
@@ -48,6 +56,8 @@ export function handleQueue(ch: Channel, m: P.Method): void {
       // before the queue (missing both → exchange 404)
       const name = queueName(ch, a.queue);
       const key = bindingKey(a.queue, a.routingKey, name);
+      conn.access.check('write', 'queue', name);
+      conn.access.check('read', 'exchange', a.exchange);
       if (a.exchange !== '') vhost.exchange(a.exchange);
       vhost.bindQueue(name, a.exchange, key, a.arguments, conn);
       if (!a.noWait) conn.send(ch.id, P.encodeQueueBindOk, {});
@@ -56,19 +66,25 @@ export function handleQueue(ch: Channel, m: P.Method): void {
     case P.QUEUE_UNBIND: {
       const a = m.args;
       const name = queueName(ch, a.queue);
+      conn.access.check('write', 'queue', name);
+      conn.access.check('read', 'exchange', a.exchange);
       vhost.unbindQueue(name, a.exchange, bindingKey(a.queue, a.routingKey, name), a.arguments, conn);
       conn.send(ch.id, P.encodeQueueUnbindOk, {});
       return;
     }
     case P.QUEUE_PURGE: {
       const a = m.args;
-      const n = vhost.purgeQueue(queueName(ch, a.queue), conn);
+      const name = queueName(ch, a.queue);
+      conn.access.check('read', 'queue', name);
+      const n = vhost.purgeQueue(name, conn);
       if (!a.noWait) conn.send(ch.id, P.encodeQueuePurgeOk, { messageCount: n });
       return;
     }
     case P.QUEUE_DELETE: {
       const a = m.args;
-      const n = vhost.deleteQueue(queueName(ch, a.queue), a.ifUnused, a.ifEmpty, conn);
+      const name = queueName(ch, a.queue);
+      conn.access.check('configure', 'queue', name);
+      const n = vhost.deleteQueue(name, a.ifUnused, a.ifEmpty, conn);
       if (!a.noWait) conn.send(ch.id, P.encodeQueueDeleteOk, { messageCount: n });
       return;
     }
