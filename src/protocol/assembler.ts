@@ -57,7 +57,7 @@ export class Assembler {
    * Content header payload buf[start, end). Returns true when the content is complete
    * (body-size 0). `checkSize` may throw to refuse the announced size.
    */
-  onHeader(buf: Buffer, start: number, end: number): boolean {
+  onHeader(buf: Buffer, start: number, end: number, keep = true): boolean {
     if (this.#state !== HEADER) throw nonMethod();
     if (end - start < 14) {
       throw new FrameViolation(501, `FRAME_ERROR - content header of ${end - start} bytes is too short`);
@@ -72,7 +72,7 @@ export class Assembler {
       );
     }
     const size = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
-    this.propsRaw = copyOut(buf, start + 12, end);
+    this.propsRaw = keep ? propsOf(buf, start + 12, end) : EMPTY;
     this.bodySize = size;
     this.#received = 0;
     if (size === 0) {
@@ -85,24 +85,29 @@ export class Assembler {
     return false;
   }
 
-  /** Body payload buf[start, end). Returns true when the body is complete. */
-  onBody(buf: Buffer, start: number, end: number): boolean {
+  /**
+   * Body payload buf[start, end). Returns true when the body is complete. With keep=false
+   * (content of a refused or closing channel's publish) bytes are only counted, so a
+   * hostile announced size costs no memory.
+   */
+  onBody(buf: Buffer, start: number, end: number, keep = true): boolean {
     if (this.#state !== BODY) throw nonMethod();
     const n = end - start;
+    if (!keep) {
+      this.#received += n;
+      if (this.#received > this.bodySize) throw overflow(this.bodySize, this.#classId, this.#methodId);
+      if (this.#received < this.bodySize) return false;
+      this.body = EMPTY;
+      this.#state = IDLE;
+      return true;
+    }
     if (this.#received === 0 && n === this.bodySize) {
       // the common case: whole body in one frame
       this.body = copyOut(buf, start, end);
       this.#state = IDLE;
       return true;
     }
-    if (this.#received + n > this.bodySize) {
-      throw new FrameViolation(
-        UNEXPECTED_FRAME,
-        `UNEXPECTED_FRAME - content body frames carry more than the ${this.bodySize} bytes announced in the content header`,
-        this.#classId,
-        this.#methodId,
-      );
-    }
+    if (this.#received + n > this.bodySize) throw overflow(this.bodySize, this.#classId, this.#methodId);
     if (this.#received === 0) this.body = Buffer.allocUnsafe(this.bodySize);
     buf.copy(this.body, this.#received, start, end);
     this.#received += n;
@@ -119,11 +124,36 @@ export class Assembler {
   }
 }
 
+// The property blocks most messages carry, shared (never mutated) instead of copied per
+// message: none; delivery-mode 1; delivery-mode 2.
+const NO_PROPS = Buffer.from([0, 0]);
+const MODE_1 = Buffer.from([0x10, 0, 1]);
+const MODE_2 = Buffer.from([0x10, 0, 2]);
+
+function propsOf(buf: Buffer, start: number, end: number): Buffer {
+  const n = end - start;
+  if (n === 2 && buf[start] === 0 && buf[start + 1] === 0) return NO_PROPS;
+  if (n === 3 && buf[start] === 0x10 && buf[start + 1] === 0) {
+    if (buf[start + 2] === 2) return MODE_2;
+    if (buf[start + 2] === 1) return MODE_1;
+  }
+  return copyOut(buf, start, end);
+}
+
 /** Own copy of buf[start, end) (no intermediate view object). */
 function copyOut(buf: Buffer, start: number, end: number): Buffer {
   const out = Buffer.allocUnsafe(end - start);
   buf.copy(out, 0, start, end);
   return out;
+}
+
+function overflow(size: number, classId: number, methodId: number): FrameViolation {
+  return new FrameViolation(
+    UNEXPECTED_FRAME,
+    `UNEXPECTED_FRAME - content body frames carry more than the ${size} bytes announced in the content header`,
+    classId,
+    methodId,
+  );
 }
 
 function nonMethod(): FrameViolation {

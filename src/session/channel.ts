@@ -24,6 +24,12 @@ import { handleQueue } from './handlers/queue.js';
 import { handleBasic, publishContent } from './handlers/basic.js';
 import { handleConfirm, handleTx } from './handlers/confirm-tx.js';
 
+function sameBytes(buf: Buffer, start: number, len: number, prev: Buffer, prevLen: number): boolean {
+  if (len !== prevLen) return false;
+  for (let i = 0; i < len; i++) if (buf[start + i] !== prev[i]) return false;
+  return true;
+}
+
 /** Markers in #syncWait's batch slot. */
 const READY = 0;
 const NACK = -1;
@@ -132,6 +138,48 @@ export class Channel {
       throw err;
     }
   }
+
+  /**
+   * basic.publish parsed in place: reserved-1 u16 | exchange shortstr | routing-key shortstr
+   * | bits. Returns false for anything unusual (immediate, odd lengths) so the general
+   * decoder answers it. The exchange and routing-key strings of the previous publish are
+   * reused when the bytes repeat, so a steady publisher allocates no strings.
+   */
+  publishFast(buf: Buffer, o: number, end: number): boolean {
+    if (o + 4 > end) return false;
+    const exLen = buf[o + 2]!;
+    const exStart = o + 3;
+    const rkAt = exStart + exLen;
+    if (rkAt >= end) return false;
+    const rkLen = buf[rkAt]!;
+    const rkStart = rkAt + 1;
+    const bitsAt = rkStart + rkLen;
+    if (bitsAt + 1 !== end) return false;
+    const bits = buf[bitsAt]!;
+    if ((bits & 2) !== 0) return false; // immediate: the general path refuses it
+    this.assembler.onMethod(P.CLASS_BASIC, 40, true);
+    const p = this.publish;
+    if (!sameBytes(buf, exStart, exLen, this.#exBytes, this.#exLen)) {
+      p.exchange = buf.toString('utf8', exStart, rkAt);
+      this.#exLen = buf.copy(this.#exBytes, 0, exStart, rkAt);
+    }
+    if (!sameBytes(buf, rkStart, rkLen, this.#rkBytes, this.#rkLen)) {
+      p.routingKey = buf.toString('utf8', rkStart, bitsAt);
+      this.#rkLen = buf.copy(this.#rkBytes, 0, rkStart, bitsAt);
+    }
+    p.mandatory = (bits & 1) !== 0;
+    return true;
+  }
+
+  /** The general path set the publish fields: the byte cache no longer matches them. */
+  forgetPublishBytes(): void {
+    this.#exLen = this.#rkLen = -1;
+  }
+
+  readonly #exBytes = Buffer.alloc(255);
+  #exLen = -1;
+  readonly #rkBytes = Buffer.alloc(255);
+  #rkLen = -1;
 
   onHeader(buf: Buffer, start: number, end: number): void {
     const done = this.assembler.onHeader(buf, start, end);

@@ -335,8 +335,8 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
         }
         if (ch.closing) {
           // content of a method that arrived while the channel closes: assembled, dropped
-          if (type === P.FRAME_HEADER) ch.assembler.onHeader(buf, start, end);
-          else ch.assembler.onBody(buf, start, end);
+          if (type === P.FRAME_HEADER) ch.assembler.onHeader(buf, start, end, false);
+          else ch.assembler.onBody(buf, start, end, false);
         } else if (type === P.FRAME_HEADER) ch.onHeader(buf, start, end);
         else ch.onBody(buf, start, end);
       } else if (type === P.FRAME_HEARTBEAT) {
@@ -624,9 +624,14 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
       }
       return;
     }
-    if (id === P.BASIC_PUBLISH && !this.#publisher) {
-      this.#publisher = true;
-      if (this.broker.alarms.active) this.onAlarmChange(true, this.broker.alarms.reason);
+    if (id === P.BASIC_PUBLISH) {
+      if (!this.#publisher) {
+        this.#publisher = true;
+        if (this.broker.alarms.active) this.onAlarmChange(true, this.broker.alarms.reason);
+      }
+      // hot path: parsed in place, strings reused while they repeat (the general decoder
+      // below handles everything unusual, including its errors)
+      if (ch.publishFast(buf, start + 4, end)) return;
     }
     const m = this.#decode(buf, start, end);
     switch (m.id) {

@@ -21,6 +21,7 @@ export function handleBasic(ch: Channel, m: P.Method): void {
       const a = m.args;
       if (a.immediate) throw notImplemented('immediate=true');
       const p = ch.publish;
+      ch.forgetPublishBytes();
       p.exchange = a.exchange;
       p.routingKey = a.routingKey;
       p.mandatory = a.mandatory;
