@@ -469,7 +469,9 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
     if (user === undefined) return this.#refuseLogin(a.mechanism, 'invalid credentials');
     if (this.config.loopbackUsers.includes(user.name) && !isLoopback(this.peerHost)) {
       this.log.warn({ user: user.name }, 'login refused: user may only connect via localhost (loopbackUsers)');
-      return this.#refuseLogin(a.mechanism, 'loopback only', `user '${user.name}' can only connect via localhost`);
+      // rabbitmq-compat (rabbit_reader auth_fail): the client gets the same safe text as for a
+      // wrong password; the reason is only logged
+      return this.#refuseLogin(a.mechanism, `user '${user.name}' can only connect via localhost`);
     }
     this.authUser = user;
     this.user = user.name;
@@ -486,11 +488,11 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
    * authentication_failure_close; others are dropped silently after a delay, which also
    * slows password guessing.
    */
-  #refuseLogin(mechanism: string, why: string, text?: string): void {
+  #refuseLogin(mechanism: string, why: string): void {
     if (this.capabilities.authenticationFailureClose) {
       const e = new AmqpError(
         REPLY.ACCESS_REFUSED,
-        text ?? `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
+        `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
       );
       this.closeWithError(e);
       return;
@@ -582,7 +584,9 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
     this.send(0, P.encodeConnectionCloseOk, {});
     this.#state = State.Closing;
     this.#flush();
-    this.#socket.end();
+    // rabbitmq-compat: after close-ok the client closes TCP; ending it ourselves races the
+    // client's reader (amqp091-go reports EOF as an error). Drop it only if it lingers.
+    this.#closeTimer = setTimeout(() => this.#destroy(this.#closeReason), this.config.closeOkTimeoutMs);
   }
 
   #onMethodWhileClosing(buf: Buffer, start: number, end: number): void {

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * The drop-in checklist (../README.md) with @cloudamqp/amqp-client, the promise-based client
  * CloudAMQP maintains (also LavinMQ's reference client; it has its own codec, unlike amqplib).

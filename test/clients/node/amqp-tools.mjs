@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * The drop-in checklist (../README.md) with rabbitmq-c's command-line tools (Debian
  * amqp-tools: amqp-declare-queue, amqp-publish, amqp-consume, amqp-get, amqp-delete-queue),

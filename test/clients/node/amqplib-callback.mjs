@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * The drop-in checklist (../README.md) with amqplib's callback API (amqplib/callback_api):
  * every broker operation goes through a node-style callback; `call` only turns each one into

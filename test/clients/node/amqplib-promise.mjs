@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * The drop-in checklist (../README.md) with amqplib's promise API.
  * Usage: node amqplib-promise.mjs <amqp-url> [<amqp-url-of-vhost-test>]

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * The drop-in checklist's shared parts for the Node scripts (see ../README.md): argument
  * parsing, names, the runner that prints `ok` / `FAIL` / `skip` lines with a deadline per

@@ -12,6 +12,7 @@ in `close`, and killed in any case before the script exits.
 import ctypes
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ os.environ.update(DROPIN_URL=URL, DROPIN_PREFIX=n.prefix, DROPIN_HEARTBEAT="0")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import celery_app  # noqa: E402 - configured from the environment set above
+# configured from the environment set above
 from celery_app import add, app, dead, dead_queue, echo, flaky, hold, requeue_once, where, work_queue  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="dropin-celery-")
@@ -212,20 +213,33 @@ def check_close():
     expect(code == 0, f"the worker exited {code}")
     trouble = worker_trouble()
     expect(not trouble, f"worker log: {trouble}")
-    ch = channel()
-    for q in (work_queue.name, dead_queue.name):
-        ch.queue_delete(q)
-    for x in (f"{n.prefix}.tasks", f"{n.prefix}.dlx"):
-        ch.exchange_delete(x)
+    delete_all(channel())
+    state["deleted"] = True
     app.close()
     state["conn"].close()
     return "worker warm shutdown exit 0"
 
 
+def delete_all(ch):
+    for q in (work_queue.name, dead_queue.name):
+        ch.queue_delete(q)
+    for x in (f"{n.prefix}.tasks", f"{n.prefix}.dlx"):
+        ch.exchange_delete(x)
+
+
 def on_exit():
     stop_worker()
+    if not state.get("deleted"):
+        # a check failed before close: leave nothing behind on the broker
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)
+                delete_all(conn.default_channel)
+        except Exception as e:  # noqa: BLE001 - best effort, the run has failed already
+            print(f"cleanup after the failure failed too: {e!r}", file=sys.stderr)
     if os.environ.get("DROPIN_KEEP_LOG"):
         print(worker_log(), file=sys.stderr)
+    shutil.rmtree(TMP, ignore_errors=True)
 
 
 run_checklist([
