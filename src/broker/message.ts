@@ -20,6 +20,11 @@ export class Message implements Routable {
   routingKey: string;
   propsRaw: Buffer;
   readonly bodySize: number;
+  /**
+   * exchange and routing-key as shortstrs (length octet + bytes), exactly as they go into
+   * basic.deliver; shared by consecutive messages of a publisher. null when unknown.
+   */
+  routeRaw: Buffer | null = null;
   /** Id in the vhost's message store while persisted (0 = not stored). */
   storeId = 0;
   #body: Buffer | null;

@@ -10,7 +10,7 @@ const nf = new Intl.NumberFormat('en-US');
 
 export function formatLine(l: PerfLine): string {
   const t = `${l.t.toFixed(1)}s`.padStart(7);
-  const phase = l.phase === 'drain' ? ' (drain)' : '';
+  const phase = l.phase === 'run' ? '' : ` (${l.phase})`;
   return (
     `${t}  sent ${nf.format(l.sentRate).padStart(9)}/s  received ${nf.format(l.receivedRate).padStart(9)}/s  ` +
     `confirmed ${nf.format(l.confirmedRate).padStart(9)}/s  latency p50 ${ms(l.p50)} p99 ${ms(l.p99)}${phase}`
@@ -20,7 +20,8 @@ export function formatLine(l: PerfLine): string {
 export function formatSummary(s: PerfSummary): string {
   const L = s.latencyMs;
   const lines = [
-    `summary: ${s.server.product} ${s.server.version} at ${s.uri}, ${s.seconds} s (+${s.drainSeconds} s drain)`,
+    `summary: ${s.server.product} ${s.server.version} (${s.server.cluster}) at ${s.uri}, ${s.seconds} s` +
+      `${s.options.warmup > 0 ? ` after ${s.options.warmup} s warmup` : ''} (+${s.drainSeconds} s drain)`,
     `  sent       ${nf.format(s.sent).padStart(12)}   ${nf.format(s.sentRate).padStart(10)} msg/s`,
     `  received   ${nf.format(s.received).padStart(12)}   ${nf.format(s.receivedRate).padStart(10)} msg/s  ${mib(s.receivedBytesRate)} MiB/s`,
   ];
@@ -32,7 +33,9 @@ export function formatSummary(s: PerfSummary): string {
   }
   if (s.expected !== null && s.options.consumers > 0) {
     lines.push(
-      `  accounting expected ${nf.format(s.expected)}, unique ${nf.format(s.unique)}, lost ${s.lost ?? 'n/a'}, ` +
+      `  accounting expected ${nf.format(s.expected)}, unique ${nf.format(s.unique)}, ` +
+        `${s.stillQueued !== null && s.stillQueued > 0 ? `still queued ${nf.format(s.stillQueued)}, ` : ''}` +
+        `${s.lost !== null ? `lost ${nf.format(s.lost)}` : `undelivered ${nf.format(s.undelivered ?? 0)}${s.undelivered ? ' (unconfirmed: may have been in TCP buffers)' : ''}`}, ` +
         `duplicates ${s.duplicates}, out of order ${s.outOfOrder}${s.foreign > 0 ? `, foreign ${s.foreign}` : ''}: ${s.accounted ? 'OK' : 'FAILED'}`,
     );
   }

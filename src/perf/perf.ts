@@ -14,8 +14,8 @@
  *   --bindings N     N bindings on the exchange in all: the matching ones above plus
  *                    non-matching wildcard patterns (`perf.x<k>.*`, `*.x<k>.#`, `#.y<k>`)
  *
- * Timing: the run's window is from the first publish until the producers stop; rates are
- * counted over it. After it, consumers drain what is still queued (for the accounting, not
+ * Timing: the run's window is from the first publish (or the end of --warmup) until the
+ * producers stop; rates and latency are counted over it. After it, consumers drain what is still queued (for the accounting, not
  * for the rates) until every expected delivery is in, nothing arrived for a while, or the
  * drain deadline passes. A run with --count is measured until its last delivery/confirm.
  */
@@ -35,6 +35,8 @@ export interface PerfOptions {
   size: number;
   /** Seconds to publish; 0 = until --count (or forever without one). */
   time: number;
+  /** Seconds to publish before measuring (JIT, caches); rates and latency leave them out. */
+  warmup: number;
   /** Messages per producer; 0 = no limit. */
   count: number;
   queue: string;
@@ -67,6 +69,7 @@ export function defaultPerfOptions(): PerfOptions {
     consumers: 1,
     size: 16,
     time: 0,
+    warmup: 0,
     count: 0,
     queue: 'perf-test',
     queues: 1,
@@ -89,8 +92,8 @@ export function defaultPerfOptions(): PerfOptions {
 export interface PerfLine {
   /** Seconds since the first publish. */
   t: number;
-  /** 'run' while producing, 'drain' after. */
-  phase: 'run' | 'drain';
+  /** 'warmup' before measuring, 'run' while producing, 'drain' after. */
+  phase: 'warmup' | 'run' | 'drain';
   sentRate: number;
   receivedRate: number;
   confirmedRate: number;
@@ -101,7 +104,8 @@ export interface PerfLine {
 
 export interface PerfSummary {
   uri: string;
-  server: { product: string; version: string };
+  /** From connection.start; cluster_name tells warren (warren@host) from RabbitMQ (rabbit@host). */
+  server: { product: string; version: string; cluster: string };
   options: Omit<PerfOptions, 'uri'>;
   /** Length of the window the rates are counted over (seconds). */
   seconds: number;
@@ -120,11 +124,23 @@ export interface PerfSummary {
   expected: number | null;
   /** Distinct (producer, queue, sequence) deliveries seen. */
   unique: number;
+  /** Messages still in the consumed queues when the drain gave up (not lost: undelivered); null when not asked. */
+  stillQueued: number | null;
+  /** Expected deliveries neither seen nor still queued; null when unknown. */
+  undelivered: number | null;
+  /**
+   * The same, when every publish was confirmed by the broker (--confirm): then the broker took
+   * them and they are lost. Without confirms "sent" only means handed to the kernel, and an
+   * undelivered message may have died in TCP buffers when perf closed; lost is null then.
+   */
   lost: number | null;
   duplicates: number;
   outOfOrder: number;
   foreign: number;
-  /** Every message accounted for: nothing lost, duplicated or out of order; every publish confirmed. */
+  /**
+   * Every message accounted for: each expected delivery seen exactly once and in order, every
+   * publish confirmed, no connection failed.
+   */
   accounted: boolean;
   errors: string[];
 }
@@ -132,7 +148,7 @@ export interface PerfSummary {
 export interface PerfHooks {
   /** Called once a second with the live numbers. */
   onLine?(line: PerfLine): void;
-  /** Called when the first publish goes out. */
+  /** Called when measuring starts (first publish, or the end of --warmup). */
   onStart?(): void;
   /** Called when the producers have stopped (window closed). */
   onStop?(): void;
@@ -194,6 +210,7 @@ function validate(o: PerfOptions): void {
   nonNegInt('bindings', o.bindings);
   if (!Number.isInteger(o.queues) || o.queues < 1) throw new Error(`--queues must be ≥ 1, got ${o.queues}`);
   if (!(o.time >= 0)) throw new Error(`--time must be ≥ 0, got ${o.time}`);
+  if (!(o.warmup >= 0)) throw new Error(`--warmup must be ≥ 0, got ${o.warmup}`);
   if (!(o.rate >= 0)) throw new Error(`--rate must be ≥ 0, got ${o.rate}`);
   if (o.prefetch > 65535) throw new Error('--prefetch must be ≤ 65535 (basic.qos prefetch-count is a short)');
 }
@@ -204,7 +221,8 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
   validate(o);
   const topo = topology(o);
   const stats = new PerfStats();
-  const tracker = new SequenceTracker(o.producers, o.queues);
+  // consumer-only runs read what earlier runs (--keep) left: any producer index is ours then
+  const tracker = new SequenceTracker(o.producers > 0 ? o.producers : 1024, o.queues);
   const errors: string[] = [];
   const connections: PerfConnection[] = [];
   const publishers: Publisher[] = [];
@@ -274,10 +292,13 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
   }
   const t0 = performance.now();
   let windowEnd = 0;
+  // measuring starts at t0, or when --warmup is over: counts from before it are left out of rates
+  let base = { t: t0, sent: 0, received: 0, confirmed: 0 };
+  let warming = o.warmup > 0;
   let prev = { t: t0, sent: 0, received: 0, confirmed: 0 };
   const line = (): void => {
     const now = performance.now();
-    const phase = windowEnd > 0 && now - windowEnd > 500 ? 'drain' : 'run';
+    const phase = windowEnd > 0 && now - windowEnd > 500 ? 'drain' : warming && now - t0 < o.warmup * 1000 - 500 ? 'warmup' : 'run';
     const dt = (now - prev.t) / 1000;
     const h = stats.tick();
     hooks.onLine?.({
@@ -301,8 +322,19 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
   hooks.signal?.addEventListener('abort', abort);
   if (hooks.signal?.aborted === true) stopAll();
   let timer: NodeJS.Timeout | undefined;
-  if (o.time > 0) timer = setTimeout(stopAll, o.time * 1000);
-  hooks.onStart?.();
+  if (o.time > 0) timer = setTimeout(stopAll, (o.warmup + o.time) * 1000);
+  let warmupTimer: NodeJS.Timeout | undefined;
+  if (warming) {
+    warmupTimer = setTimeout(() => {
+      warming = false;
+      base = { t: performance.now(), sent: stats.sent, received: stats.received, confirmed: stats.confirmed };
+      stats.window.reset();
+      stats.latency.reset();
+      hooks.onStart?.();
+    }, o.warmup * 1000);
+  } else {
+    hooks.onStart?.();
+  }
   for (const p of publishers) p.start(t0);
   const anyFailure = Promise.race(connections.map((c) => c.closed.then(() => undefined)));
 
@@ -313,13 +345,14 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
     // consumers only: the window is --time (or until aborted)
     await Promise.race([
       new Promise<void>((resolve) => {
-        if (o.time > 0) setTimeout(resolve, o.time * 1000);
+        if (o.time > 0) setTimeout(resolve, (o.warmup + o.time) * 1000);
         hooks.signal?.addEventListener('abort', () => resolve());
       }),
       anyFailure,
     ]);
   }
   clearTimeout(timer);
+  clearTimeout(warmupTimer); // a --count run that ended during warmup is measured from t0
   stopAll();
   windowEnd = publishers.length > 0 ? Math.max(...publishers.map((p) => p.stoppedAt || performance.now())) : performance.now();
   const atStop = { received: stats.received, confirmed: stats.confirmed };
@@ -328,7 +361,7 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
   // drain: confirms outstanding, deliveries expected
   const expected = expectedDeliveries(o, topo, publishers);
   const deadline = windowEnd + o.drainTimeout * 1000;
-  const idleLimit = 2000;
+  const idleLimit = 5000; // a busy broker may pause deliveries (paging, GC) without being done
   for (;;) {
     const now = performance.now();
     const confirmsIn = publishers.every((p) => p.options.confirm === 0 || p.inFlight <= 0);
@@ -347,17 +380,33 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
 
   // --- report and clean up -----------------------------------------------------------------
   const timeBased = o.time > 0 || o.count === 0;
-  const windowSec = Math.max(1e-3, (windowEnd - t0) / 1000);
-  const received = timeBased ? atStop.received : stats.received;
-  const confirmed = timeBased ? atStop.confirmed : stats.confirmed;
-  const rxSec = timeBased ? windowSec : Math.max(1e-3, ((stats.lastReceivedAt || windowEnd) - t0) / 1000);
-  const cfSec = timeBased ? windowSec : Math.max(1e-3, ((stats.lastConfirmedAt || windowEnd) - t0) / 1000);
+  const tm = base.t;
+  const windowSec = Math.max(1e-3, (windowEnd - tm) / 1000);
+  const received = (timeBased ? atStop.received : stats.received) - base.received;
+  const confirmed = (timeBased ? atStop.confirmed : stats.confirmed) - base.confirmed;
+  const rxSec = timeBased ? windowSec : Math.max(1e-3, ((stats.lastReceivedAt || windowEnd) - tm) / 1000);
+  const cfSec = timeBased ? windowSec : Math.max(1e-3, ((stats.lastConfirmedAt || windowEnd) - tm) / 1000);
   const tracked = o.size >= BODY_TRACKED;
-  const lost = expected === null || o.consumers === 0 ? null : Math.max(0, expected - (tracked ? tracker.unique : stats.received));
+  const delivered = tracked ? tracker.unique : stats.received;
+  let stillQueued: number | null = null;
+  if (expected !== null && o.consumers > 0 && delivered < expected && setup.isOpen) {
+    // the drain gave up: tell undelivered (still queued) from lost
+    try {
+      const ch = await setup.openChannel();
+      const consumed = [...new Set(consumers.map((c) => c.options.queue))];
+      stillQueued = 0;
+      for (const q of consumed) stillQueued += (await ch.queueDeclare(q, { passive: true })).messageCount;
+    } catch (err) {
+      errors.push(`counting queued messages: ${(err as Error).message}`);
+    }
+  }
+  const undelivered = expected === null || o.consumers === 0 ? null : Math.max(0, expected - delivered - (stillQueued ?? 0));
+  const lost = o.confirm > 0 && stats.confirmed === stats.sent ? undelivered : null;
   const allConfirmed = o.confirm === 0 || (stats.confirmed === stats.sent && stats.nacked === 0);
   const server = {
     product: String(setup.serverProperties['product'] ?? '?'),
     version: String(setup.serverProperties['version'] ?? '?'),
+    cluster: String(setup.serverProperties['cluster_name'] ?? '?'),
   };
 
   stopping = true;
@@ -379,36 +428,43 @@ export async function runPerf(partial: Partial<PerfOptions>, hooks: PerfHooks = 
       ),
     ),
   );
-  const { uri: _uri, ...rest } = o;
-  void _uri;
+  const { uri, ...options } = o;
   return {
-    uri: maskUri(o.uri),
+    uri: maskUri(uri),
     server,
-    options: rest,
+    options,
     seconds: round(windowSec, 3),
     drainSeconds: round((end - windowEnd) / 1000, 3),
     sent: stats.sent,
     received: stats.received,
     confirmed: stats.confirmed,
     nacked: stats.nacked,
-    sentRate: Math.round(stats.sent / windowSec),
+    sentRate: Math.round((stats.sent - base.sent) / windowSec),
     receivedRate: Math.round(received / rxSec),
     confirmedRate: Math.round(confirmed / cfSec),
     receivedBytesRate: Math.round((received * o.size) / rxSec),
     latencyMs: stats.latency.summary(),
     expected,
     unique: tracker.unique,
+    stillQueued,
+    undelivered,
     lost,
     duplicates: tracker.duplicates,
     outOfOrder: tracker.outOfOrder,
     foreign: tracker.foreign,
-    accounted: errors.length === 0 && allConfirmed && (lost === null || lost === 0) && tracker.duplicates === 0 && tracker.outOfOrder === 0,
+    accounted:
+      errors.length === 0 &&
+      allConfirmed &&
+      (expected === null || o.consumers === 0 || delivered === expected) &&
+      tracker.duplicates === 0 &&
+      tracker.outOfOrder === 0,
     errors,
   };
 }
 
 /** Deliveries implied by the topology: each producer's sends × its targets that have a consumer. */
 function expectedDeliveries(o: PerfOptions, topo: Topology, publishers: Publisher[]): number | null {
+  if (publishers.length === 0) return null;
   const consumed = new Set<number>();
   for (let c = 0; c < o.consumers; c++) consumed.add(c % o.queues);
   let n = 0;

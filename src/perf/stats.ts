@@ -47,12 +47,12 @@ export class SequenceTracker {
   outOfOrder = 0;
   /** Deliveries whose producer index is not one of ours (left in the queue by someone else). */
   foreign = 0;
-  readonly #seen: Uint8Array[];
+  /** Allocated on first use: a consumer-only run accepts any producer index below `producers`. */
+  readonly #seen: (Uint8Array | undefined)[] = [];
 
   constructor(producers: number, queues: number) {
     this.producers = producers;
     this.queues = queues;
-    this.#seen = Array.from({ length: producers * queues }, () => new Uint8Array(1024));
   }
 
   /**
@@ -65,7 +65,7 @@ export class SequenceTracker {
       return;
     }
     const k = producer * this.queues + queue;
-    let bits = this.#seen[k]!;
+    let bits = this.#seen[k] ?? (this.#seen[k] = new Uint8Array(1024));
     const byte = seq >>> 3;
     if (byte >= bits.length) {
       let n = bits.length * 2;

@@ -59,6 +59,31 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * basic.deliver from pre-encoded parts (the hot path of every consumer):
+   *   class 60 | method 60 | consumer-tag shortstr | delivery-tag u64 | redelivered octet |
+   *   exchange shortstr + routing-key shortstr (`routeRaw`)
+   */
+  basicDeliver(channel: number, ctagRaw: Buffer, deliveryTag: number, redelivered: boolean, routeRaw: Buffer): void {
+    const size = 4 + ctagRaw.length + 9 + routeRaw.length;
+    this.#reserve(size + 8);
+    const b = this.#buf;
+    let o = this.#pos;
+    b[o] = FRAME_METHOD;
+    b.writeUInt16BE(channel, o + 1);
+    b.writeUInt32BE(size, o + 3);
+    b.writeUInt32BE(0x003c003c, o + 7);
+    o += 11;
+    o += ctagRaw.copy(b, o);
+    b.writeUInt32BE(Math.floor(deliveryTag / 0x100000000), o);
+    b.writeUInt32BE(deliveryTag >>> 0, o + 4);
+    b[o + 8] = redelivered ? 1 : 0;
+    o += 9;
+    o += routeRaw.copy(b, o);
+    b[o] = FRAME_END;
+    this.#pos = o + 1;
+  }
+
   /** Content header + body frames (body split at frame_max). */
   content(channel: number, classId: number, propsRaw: Buffer, body: Buffer): void {
     const headerSize = 12 + propsRaw.length;

@@ -171,6 +171,14 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
     this.#scheduleFlush();
   }
 
+  /** basic.deliver + content from pre-encoded consumer tag and route (consumer hot path). */
+  sendDelivery(channel: number, ctagRaw: Buffer, deliveryTag: number, redelivered: boolean, routeRaw: Buffer, propsRaw: Buffer, body: Buffer): void {
+    if (this.#state === State.Closed) return;
+    this.#writer.basicDeliver(channel, ctagRaw, deliveryTag, redelivered, routeRaw);
+    this.#writer.content(channel, P.CLASS_BASIC, propsRaw, body);
+    this.#scheduleFlush();
+  }
+
   sendContent(channel: number, propsRaw: Buffer, body: Buffer): void {
     if (this.#state === State.Closed) return;
     this.#writer.content(channel, P.CLASS_BASIC, propsRaw, body);
@@ -665,13 +673,11 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
       let n = 0;
       for (const c of this.broker.registry.connections) if (c.user === this.user) n += c.channelCount;
       if (n >= umax) {
-        const e = new AmqpError(
+        // rabbitmq-compat: class/method 0/0, as for channel_max (rabbit_reader create_channel)
+        throw new AmqpError(
           REPLY.NOT_ALLOWED,
           `number of channels opened for user '${this.user}' has reached the maximum allowed user limit of (${umax})`,
         );
-        e.classId = P.CLASS_CHANNEL;
-        e.methodId = 10;
-        throw e;
       }
     }
     this.#channels.set(no, new Channel(this, no, this.#vhost!));

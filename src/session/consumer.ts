@@ -23,6 +23,8 @@ export class ChannelConsumer implements Consumer {
   readonly prefetch: number;
   unacked = 0;
   readonly #deliver: P.BasicDeliver;
+  /** consumer tag as a shortstr (length octet + bytes) */
+  readonly #ctagRaw: Buffer;
 
   constructor(channel: Channel, queue: Queue, tag: string, noAck: boolean, exclusive: boolean, priority: number) {
     this.channel = channel;
@@ -34,6 +36,8 @@ export class ChannelConsumer implements Consumer {
     this.owner = channel.connection;
     this.prefetch = channel.prefetchCount;
     this.#deliver = { consumerTag: tag, deliveryTag: 0, redelivered: false, exchange: '', routingKey: '' };
+    const t = Buffer.from(tag, 'utf8');
+    this.#ctagRaw = Buffer.concat([Buffer.from([t.length]), t]);
   }
 
   canAccept(): boolean {
@@ -56,13 +60,19 @@ export class ChannelConsumer implements Consumer {
       this.unacked++;
       ch.track(tag, queue, entry, this);
     }
+    const msg = entry.msg;
+    if (msg.routeRaw !== null) {
+      // pre-encoded consumer tag and route: the frame is a few copies, no string encoding
+      ch.connection.sendDelivery(ch.id, this.#ctagRaw, tag, entry.redelivered, msg.routeRaw, queue.deliveryProps(entry), msg.body);
+      return;
+    }
     const d = this.#deliver;
     d.deliveryTag = tag;
     d.redelivered = entry.redelivered;
-    d.exchange = entry.msg.exchange;
-    d.routingKey = entry.msg.routingKey;
+    d.exchange = msg.exchange;
+    d.routingKey = msg.routingKey;
     ch.connection.send(ch.id, P.encodeBasicDeliver, d);
-    ch.connection.sendContent(ch.id, queue.deliveryProps(entry), entry.msg.body);
+    ch.connection.sendContent(ch.id, queue.deliveryProps(entry), msg.body);
   }
 
   cancelledByQueue(_queue: Queue): void {

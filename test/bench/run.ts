@@ -5,7 +5,8 @@
  *                   alternating with warren run by run
  *   --runs N        runs per scenario and broker; the table shows medians (default 3)
  *   --quick         1 run, shorter scenarios (smaller soak)
- *   --seconds S     length of each throughput scenario (default 4, quick 2)
+ *   --seconds S     measured length of each throughput scenario, after 1 s of warmup
+ *                   (default 3, quick 2); soak and memory-1m run once per broker
  *   --only a,b      only these scenarios (ids from --list)
  *   --list          print the scenario ids and exit
  *   --cpu-prof      profile the warren child (node --cpu-prof) under the selected scenarios
@@ -50,7 +51,8 @@ if (args.list) {
 const profiling = args['cpu-prof'];
 const quick = args.quick;
 const runs = profiling ? 1 : Number(args.runs ?? (quick ? 1 : 3));
-const seconds = Number(args.seconds ?? (quick ? 2 : 4));
+const seconds = Number(args.seconds ?? (quick ? 2 : 3));
+const warmup = 1;
 const onlyIds = args.only?.split(',').map((s) => s.trim()) ?? (profiling ? ['transient-autoack'] : undefined);
 const selected = onlyIds === undefined ? SCENARIOS : onlyIds.map((id) => SCENARIOS.find((s) => s.id === id) ?? fail(`unknown scenario '${id}' (see --list)`));
 const compareUrl = profiling ? undefined : args.compare;
@@ -85,7 +87,7 @@ function median(xs: (number | null)[]): number | null {
 }
 
 async function runOnce(sc: Scenario, role: 'warren' | 'compare', compare: CompareTarget | undefined, profDir: string | undefined): Promise<Metric[] | null> {
-  const ctx: BenchContext = { seconds, quick, warren: undefined, log };
+  const ctx: BenchContext = { seconds, warmup, quick, warren: undefined, log };
   let w: WarrenChild | undefined;
   try {
     let target: Target;
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
   const compareProduct = compareUrl !== undefined ? await describeCompare(compareUrl) : undefined;
   const profDir = profiling ? mkdtempSync(join(tmpdir(), 'warren-prof-')) : undefined;
   log(
-    `warren bench: ${selected.length} scenarios, ${runs} run(s), ${seconds} s each` +
+    `warren bench: ${selected.length} scenarios, ${runs} run(s), ${warmup} + ${seconds} s each` +
       (compare !== undefined ? `, compared with ${compareProduct} at ${maskUri(compare.url)}${compare.pid !== undefined ? ` (pid ${compare.pid})` : ''}` : '') +
       (profiling ? `, profiling into ${profDir}` : ''),
   );
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
   for (const sc of selected) {
     log(`\n${sc.id}: ${sc.title}`);
     const samples = new Map<string, { metric: Metric; warren: (number | null)[]; compare: (number | null)[] }>();
-    for (let r = 0; r < runs; r++) {
+    for (let r = 0; r < Math.min(runs, sc.maxRuns ?? runs); r++) {
       const roles: ('warren' | 'compare')[] = compare === undefined || sc.warrenOnly === true ? ['warren'] : r % 2 === 0 ? ['warren', 'compare'] : ['compare', 'warren'];
       for (const role of roles) {
         const metrics = await runOnce(sc, role, compare, profDir);

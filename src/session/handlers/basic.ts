@@ -183,12 +183,13 @@ const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId | PROPERTY
 export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): void {
   const p = ch.publish;
   const msg = new Message(p.exchange, p.routingKey, propsRaw, body);
-  // rabbitmq-compat (rabbit_channel basic.publish): permission, exchange, internal, properties
+  msg.routeRaw = p.routeRaw;
+  // rabbitmq-compat (rabbit_channel basic.publish): permission, exchange, internal, topic, properties
   const access = ch.connection.access;
   access.checkPublish(p.exchange);
   const x = ch.vhost.exchange(p.exchange);
-  if (x.type === 'topic') access.checkTopic('write', x.name, p.routingKey);
   if (x.internal) throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${ch.vhost.name}'`);
+  if (x.type === 'topic') access.checkTopic('write', x.name, p.routingKey);
   if (hasProperty(msg, CHECKED_PROPS)) checkProperties(ch, msg);
   if (ch.txMode) {
     ch.txPublishes.push({ exchange: p.exchange, mandatory: p.mandatory, msg });
@@ -202,14 +203,9 @@ export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): voi
 export function routeAndEnqueue(ch: Channel, msg: Message, mandatory: boolean, seq: number): void {
   const x = ch.vhost.exchanges.get(msg.exchange);
   const out = ch.routed;
-  if (msg.exchange === '' && msg.routingKey.startsWith(REPLY_TO_PREFIX)) {
-    // a reply to a direct reply-to requester: straight to its channel, or unroutable
-    const target = ch.connection.broker.replyTargets.get(msg.routingKey);
-    if (target !== undefined && target.deliverReply(msg)) {
-      if (seq !== 0) ch.confirm(seq);
-      return;
-    }
-  } else if (x !== undefined) ch.vhost.route(x, msg, out);
+  // a reply to a direct reply-to requester is handed over by the default exchange's routing
+  // and still counts as unroutable (rabbitmq-compat: mandatory gets basic.return)
+  if (x !== undefined) ch.vhost.route(x, msg, out);
   if (out.length === 0) {
     if (mandatory) {
       ch.connection.send(ch.id, P.encodeBasicReturn, {
