@@ -32,6 +32,8 @@ export interface BrokerConfig {
   consumerTimeoutMs: number;
   /** Message store segment file size. */
   segmentSize: number;
+  /** Ready bytes above which a durable queue keeps persistent bodies on disk only (64 MiB). */
+  pageOutBytes: number;
   /**
    * At start, bodies of recovered messages are kept in memory up to this many bytes; the
    * rest stay in the segment files and are read back when delivered.
@@ -98,6 +100,7 @@ export function defaultConfig(): BrokerConfig {
     maxMessageSize: 128 * 1024 * 1024,
     consumerTimeoutMs: 30 * 60 * 1000,
     segmentSize: 8 * 1024 * 1024,
+    pageOutBytes: 64 * 1024 * 1024,
     recoverBodiesBytes: 512 * 1024 * 1024,
     memoryHighWatermark: 0.4,
     diskFreeLimit: 50 * 1000 * 1000,

@@ -24,6 +24,8 @@ export interface BrokerOptions {
   defaultPass: string;
   defaultVhost: string;
   maxMessageSize: number;
+  /** Ready bytes above which a durable queue keeps persistent bodies on disk only. */
+  pageOutBytes?: number;
 }
 
 export class Broker {
@@ -59,10 +61,17 @@ export class Broker {
   definitionsChanged(): void {
     if (this.onDefinitionsChanged === undefined || this.#definitionsDirty) return;
     this.#definitionsDirty = true;
-    setImmediate(() => {
-      this.#definitionsDirty = false;
-      this.onDefinitionsChanged?.();
-    });
+    setImmediate(() => this.flushDefinitions());
+  }
+
+  /**
+   * Saves pending definition changes now. Connections call it before they write, so a
+   * declare-ok never reaches a client before the durable queue it confirms is on disk.
+   */
+  flushDefinitions(): void {
+    if (!this.#definitionsDirty) return;
+    this.#definitionsDirty = false;
+    this.onDefinitionsChanged?.();
   }
 
   addVhost(name: string): VHost {

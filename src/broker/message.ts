@@ -49,6 +49,16 @@ export class Message implements Routable {
     return m;
   }
 
+  /** Persisted for durable queues only: its body may leave memory (pageOut). */
+  pageable = false;
+
+  /** Drops the in-memory body; it is read back from `source` (the store) when needed. */
+  pageOut(source: BodySource): void {
+    if (this.storeId === 0 || this.#body === null) return;
+    this.#body = null;
+    this.#source = source;
+  }
+
   /** The body; read back from the message store when it was left on disk. */
   get body(): Buffer {
     return this.#body ?? this.#source!.readBody(this.storeId);

@@ -17,7 +17,7 @@
  */
 import type { FieldTable } from '../protocol/field-table.js';
 import type { Consumer } from './consumer.js';
-import { deadLetter, type DeadLetterReason } from './dead-letter.js';
+import { deadLetter, sortTable, type DeadLetterReason } from './dead-letter.js';
 import type { Destination } from './exchange/exchange-type.js';
 import { Message, PROPERTY_FLAG, hasProperty } from './message.js';
 import type { Policy } from './policies.js';
@@ -85,6 +85,10 @@ export class Queue implements Destination {
   #prioritized = false;
   #hadConsumer = false;
   #draining = false;
+  /** Some ready entry may carry an expiry: head changes must look at the TTL timer. */
+  #ttlSeen = false;
+  /** Requeues since the last drain(): the length limits are checked there, once per batch. */
+  #requeuedOverLimit = false;
   #expiryTimer: NodeJS.Timeout | undefined;
   #expiryAt = 0;
   #expiresTimer: NodeJS.Timeout | undefined;
@@ -95,6 +99,8 @@ export class Queue implements Destination {
   deliverCount = 0;
   ackCount = 0;
   redeliverCount = 0;
+  /** Messages whose bodies this queue sent to disk-only (large backlog). */
+  pagedOutCount = 0;
 
   constructor(vhost: VHost, name: string, o: QueueOptions) {
     this.vhost = vhost;
@@ -194,7 +200,10 @@ export class Queue implements Destination {
       if (this.overflow === 'reject-publish-dlx') deadLetter(this, msg, 'maxlen');
       return false;
     }
-    const expiresAt = this.#expiryOf(msg);
+    // one clock reading for the expiry and the delivery attempt below: a TTL-0 message meets
+    // a waiting consumer however late in the millisecond it arrived
+    const now = this.messageTtl !== undefined || hasProperty(msg, PROPERTY_FLAG.expiration) ? Date.now() : 0;
+    const expiresAt = this.#expiryOf(msg, now);
     let priority = 0;
     if (this.maxPriority > 0 && hasProperty(msg, PROPERTY_FLAG.priority)) {
       priority = Math.min(this.maxPriority, msg.properties.priority ?? 0);
@@ -202,10 +211,18 @@ export class Queue implements Destination {
     this.#ready.push({ seq: this.#nextSeq++, msg, priority, redelivered: false, expiresAt, deliveryCount: 0 });
     this.#readyBytes += msg.bodySize;
     this.publishCount++;
+    // a large backlog keeps its bodies in the segment files only, read back on delivery
+    if (msg.pageable && this.#readyBytes > (this.vhost.broker.options.pageOutBytes ?? PAGE_OUT_BYTES)) {
+      msg.pageOut(this.vhost.store!);
+      this.pagedOutCount++;
+    }
+    // rabbitmq-compat (deliver_or_enqueue): delivery is tried first, then the head is dropped
+    // over a limit, so even x-max-length 0 hands a message to a waiting consumer
+    if (this.#consumers.length > 0) this.#drain(now);
     if (this.maxLength !== undefined || this.maxLengthBytes !== undefined) this.#enforceLimits();
-    if (this.#consumers.length > 0) this.drain();
     if (expiresAt !== 0) {
-      if (expiresAt <= Date.now()) this.#expireHeads(); // TTL 0: delivered now or never
+      this.#ttlSeen = true;
+      if (expiresAt <= now) this.#expireHeads(); // TTL 0: delivered now or never
       else if (this.#expiryAt === 0 || expiresAt < this.#expiryAt) this.#scheduleExpiry();
     }
     return true;
@@ -214,20 +231,26 @@ export class Queue implements Destination {
   /** Puts back a message recovered from the store (start-up). */
   recover(msg: Message, redelivered: boolean): void {
     const priority = this.maxPriority > 0 ? Math.min(this.maxPriority, msg.properties.priority ?? 0) : 0;
-    this.#ready.push({ seq: this.#nextSeq++, msg, priority, redelivered, expiresAt: this.#expiryOf(msg), deliveryCount: 0 });
+    const expiresAt = this.#expiryOf(msg, Date.now());
+    this.#ready.push({ seq: this.#nextSeq++, msg, priority, redelivered, expiresAt, deliveryCount: 0 });
     this.#readyBytes += msg.bodySize;
+    if (expiresAt !== 0) {
+      // the TTL counts again from recovery (the store keeps no publish time)
+      this.#ttlSeen = true;
+      if (this.#expiryAt === 0) this.#scheduleExpiry();
+    }
   }
 
-  #expiryOf(msg: Message): number {
+  #expiryOf(msg: Message, now: number): number {
     let ttl = this.messageTtl;
     if (hasProperty(msg, PROPERTY_FLAG.expiration)) {
       const e = Number(msg.properties.expiration);
       if (Number.isFinite(e) && (ttl === undefined || e < ttl)) ttl = e;
     }
-    return ttl === undefined ? 0 : Date.now() + ttl;
+    return ttl === undefined ? 0 : now + ttl;
   }
 
-  /** drop-head: the oldest messages go (dead-lettered as maxlen when a DLX is set). */
+  /** drop-head: the head messages go (dead-lettered as maxlen when a DLX is set). */
   #enforceLimits(): void {
     if (this.overflow !== 'drop-head') return;
     const maxLen = this.maxLength;
@@ -236,7 +259,9 @@ export class Queue implements Destination {
       this.#ready.length > 0 &&
       ((maxLen !== undefined && this.#ready.length > maxLen) || (maxBytes !== undefined && this.#readyBytes > maxBytes))
     ) {
-      const e = this.#ready.shiftOldest()!;
+      // rabbitmq-compat (rabbit_priority_queue:drop): the head is the next message to be
+      // delivered, so a priority queue drops its highest-priority message, not its oldest
+      const e = this.#ready.shift()!;
       this.#readyBytes -= e.msg.bodySize;
       this.#gone(e, 'maxlen');
     }
@@ -247,9 +272,11 @@ export class Queue implements Destination {
 
   addConsumer(c: Consumer): void {
     if (c.priority !== 0) this.#prioritized = true;
-    // keep consumers ordered by priority, highest first; equal priorities in arrival order
+    // keep consumers ordered by priority, highest first; equal priorities in arrival order.
+    // rabbitmq-compat (3.10): single active consumer ignores priorities, the first to come
+    // stays active and the next in arrival order takes over
     let i = this.#consumers.length;
-    while (i > 0 && this.#consumers[i - 1]!.priority < c.priority) i--;
+    if (!this.singleActiveConsumer) while (i > 0 && this.#consumers[i - 1]!.priority < c.priority) i--;
     this.#consumers.splice(i, 0, c);
     this.#hadConsumer = true;
     this.#touch();
@@ -273,12 +300,21 @@ export class Queue implements Destination {
 
   /** Hands ready messages to consumers while any can accept. */
   drain(): void {
+    this.#drain(0);
+  }
+
+  /** `now`: the clock reading to expire against (0: read it when needed). */
+  #drain(now: number): void {
     if (this.#draining || this.deleted) return; // re-entered from a delivery: the outer loop goes on
+    if (this.#requeuedOverLimit) {
+      // rabbitmq-compat (requeue_and_run → maybe_drop_head): requeued messages count again
+      this.#requeuedOverLimit = false;
+      this.#enforceLimits();
+    }
     this.#draining = true;
     try {
       const consumers = this.#consumers;
       const ready = this.#ready;
-      let now = 0;
       while (ready.length > 0 && consumers.length > 0) {
         const c = this.#pickConsumer();
         if (c === undefined) break;
@@ -286,7 +322,9 @@ export class Queue implements Destination {
         this.#readyBytes -= entry.msg.bodySize;
         if (entry.expiresAt !== 0) {
           if (now === 0) now = Date.now();
-          if (entry.expiresAt <= now) {
+          // strictly past: a TTL-0 message meeting a consumer with credit is delivered
+          // (rabbitmq-compat: deliver_or_enqueue tries delivery before any expiry)
+          if (entry.expiresAt < now) {
             this.#gone(entry, 'expired');
             continue;
           }
@@ -298,6 +336,7 @@ export class Queue implements Destination {
     } finally {
       this.#draining = false;
     }
+    if (this.#ttlSeen) this.#rearmExpiry();
   }
 
   #handOut(entry: QueueEntry, noAck: boolean): void {
@@ -346,13 +385,16 @@ export class Queue implements Destination {
     return undefined;
   }
 
-  /** Properties to deliver: quorum queues add x-delivery-count (as RabbitMQ 3.10 does). */
+  /**
+   * Properties to deliver: quorum queues add x-delivery-count (as RabbitMQ 3.10 does), which
+   * sorts the headers table by key (rabbitmq-compat: rabbit_misc:set_table_value).
+   */
   deliveryProps(entry: QueueEntry): Buffer {
     if (!this.quorum) return entry.msg.propsRaw;
     const props = { ...entry.msg.properties };
     const headers = new Map(props.headers ?? []);
     headers.set('x-delivery-count', { type: 'l', value: entry.deliveryCount });
-    props.headers = headers;
+    props.headers = sortTable(headers);
     return Message.fromProperties('', '', props, EMPTY).propsRaw;
   }
 
@@ -370,6 +412,7 @@ export class Queue implements Destination {
       }
       this.#handOut(entry, noAck);
       if (noAck) this.#settled(entry);
+      if (this.#ttlSeen) this.#rearmExpiry();
       return entry;
     }
   }
@@ -410,7 +453,11 @@ export class Queue implements Destination {
     }
     this.#readyBytes += entry.msg.bodySize;
     this.#ready.requeue(entry);
-    if (entry.expiresAt !== 0) this.#scheduleExpiry();
+    if (this.maxLength !== undefined || this.maxLengthBytes !== undefined) this.#requeuedOverLimit = true;
+    if (entry.expiresAt !== 0) {
+      this.#ttlSeen = true;
+      this.#scheduleExpiry();
+    }
   }
 
   /** The entry leaves the queue for good: dead-letter it if a DLX is set, release storage. */
@@ -475,6 +522,23 @@ export class Queue implements Destination {
     }, Math.max(0, next - Date.now()));
   }
 
+  /**
+   * The head changed (delivered, fetched): its expiry may come before the armed timer, or no
+   * timer may be armed (the old head never expired). rabbitmq-compat: drop_expired_msgs after
+   * every fetch arms the TTL timer for the new head.
+   */
+  #rearmExpiry(): void {
+    if (this.#ready.length === 0) {
+      this.#ttlSeen = false;
+      return;
+    }
+    if (this.maxPriority === 0) {
+      const h = this.#ready.peek()!;
+      if (h.expiresAt === 0 || (this.#expiryAt !== 0 && this.#expiryAt <= h.expiresAt)) return;
+    }
+    this.#scheduleExpiry();
+  }
+
   /** Removes expired entries at the heads, then re-arms the timer for the next head. */
   #expireHeads(): void {
     const now = Date.now();
@@ -514,5 +578,7 @@ export class Queue implements Destination {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Ready bytes above which a durable queue stops keeping persistent bodies in memory. */
+const PAGE_OUT_BYTES = 64 * 1024 * 1024;
 
 export type { DeadLetterReason };

@@ -13,8 +13,10 @@ import type { Message } from './message.js';
 import type { MessageStore } from '../store/store.js';
 import { Queue } from './queue.js';
 import { assertEquivalentArgs, validateQueueArgs } from './queue-args.js';
+import { senderSelectedKeys } from './sender-routes.js';
 
 const NO_ARGS: FieldTable = new Map();
+const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
 
 /** Predeclared in every vhost, as in RabbitMQ. */
 const SYSTEM_EXCHANGES: [string, string, boolean][] = [
@@ -185,7 +187,11 @@ export class VHost {
 
   /** `authorize` (permission checks) runs on the final name before anything changes. */
   declareQueue(name: string, d: QueueDeclare, owner: object, authorize?: (name: string) => void): Queue {
-    if (d.passive) return this.queue(name, owner);
+    if (d.passive) {
+      const q = this.queue(name, owner);
+      q.touch(); // rabbitmq-compat: a passive declare is a use (x-expires restarts)
+      return q;
+    }
     if (name === '') name = generatedName('amq.gen-');
     else if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     authorize?.(name);
@@ -286,51 +292,61 @@ export class VHost {
 
   /**
    * Appends every queue the message routes to (deduplicated, following exchange-to-exchange
-   * bindings breadth-first, each exchange visited once) to `out`.
+   * bindings breadth-first, each exchange visited once) to `out`. The routing keys are the
+   * message's plus its CC/BCC header keys (sender-routes.ts) and `extraKeys` (dead-lettering:
+   * the BCC keys of the original publish).
    */
-  route(x: Exchange, msg: Message, out: Queue[]): void {
+  route(x: Exchange, msg: Message, out: Queue[], extraKeys?: readonly string[]): void {
     const epoch = ++this.#routeEpoch;
-    const rk = msg.routingKey;
     x.publishIn++;
+    let cc = senderSelectedKeys(msg);
+    if (extraKeys !== undefined) cc = cc === undefined ? [...extraKeys] : cc.concat(extraKeys);
     if (x === this.#defaultExchange) {
-      const q = this.queues.get(rk);
-      if (q !== undefined) out.push(q);
+      this.#routeDefault(msg.routingKey, msg, out, epoch);
+      if (cc !== undefined) for (const k of cc) this.#routeDefault(k, msg, out, epoch);
       return;
     }
     x.routeMark = epoch;
     const tmp = this.#scratch;
-    x.router.route(rk, msg, tmp);
+    this.#routeVia(x, msg, cc, tmp);
     for (let i = 0; i < tmp.length; i++) {
       const d = tmp[i]!;
       if (d.routeMark === epoch) continue;
       d.routeMark = epoch;
       if (d.kind === 'queue') out.push(d);
-      else d.router.route(rk, msg, tmp);
+      else this.#routeVia(d, msg, cc, tmp);
     }
     tmp.length = 0;
-    if (out.length === 0) this.#routeAlternate(x, msg, out, epoch);
     if (out.length > 0) x.publishOut++;
   }
 
-  /** alternate-exchange: what the exchange could not route goes there (and on, once each). */
-  #routeAlternate(x: Exchange, msg: Message, out: Queue[], epoch: number): void {
-    let cur: Exchange | undefined = x;
-    while (cur !== undefined && out.length === 0) {
-      const ae: string | undefined = cur.alternateExchange;
-      const next: Exchange | undefined = ae === undefined ? undefined : this.exchanges.get(ae);
-      if (next === undefined || next.routeMark === epoch) return;
-      next.routeMark = epoch;
-      const tmp = this.#scratch;
-      next.router.route(msg.routingKey, msg, tmp);
-      for (let i = 0; i < tmp.length; i++) {
-        const d = tmp[i]!;
-        if (d.routeMark === epoch) continue;
-        d.routeMark = epoch;
-        if (d.kind === 'queue') out.push(d);
-        else d.router.route(msg.routingKey, msg, tmp);
+  /**
+   * The default exchange: the queue named by the key. rabbitmq-compat (rabbit_exchange:route):
+   * a direct reply-to name is delivered to its requester's channel, yet routes to no queue,
+   * so a mandatory reply also comes back as basic.return.
+   */
+  #routeDefault(key: string, msg: Message, out: Queue[], epoch: number): void {
+    const q = this.queues.get(key);
+    if (q !== undefined) {
+      if (q.routeMark !== epoch) {
+        q.routeMark = epoch;
+        out.push(q);
       }
-      tmp.length = 0;
-      cur = next;
+    } else if (key.startsWith(REPLY_TO_PREFIX)) this.broker.replyTargets.get(key)?.deliverReply(msg);
+  }
+
+  /**
+   * One exchange's destinations for every routing key. rabbitmq-compat (rabbit_exchange:
+   * route1): an exchange that matches nothing hands the message to its alternate exchange,
+   * wherever it is in an exchange-to-exchange walk.
+   */
+  #routeVia(x: Exchange, msg: Message, cc: string[] | undefined, tmp: Bindable[]): void {
+    const before = tmp.length;
+    x.router.route(msg.routingKey, msg, tmp);
+    if (cc !== undefined) for (const k of cc) x.router.route(k, msg, tmp);
+    if (tmp.length === before && x.alternateExchange !== undefined) {
+      const ae = this.exchanges.get(x.alternateExchange);
+      if (ae !== undefined) tmp.push(ae);
     }
   }
 
@@ -347,7 +363,12 @@ export class VHost {
         const q = queues[i]!;
         if (q.durable && !q.refuses(msg.bodySize)) (names ??= []).push(q.name);
       }
-      if (names !== undefined) msg.storeId = store.append(msg.exchange, msg.routingKey, msg.propsRaw, msg.body, names);
+      if (names !== undefined) {
+        msg.storeId = store.append(msg.exchange, msg.routingKey, msg.propsRaw, msg.body, names);
+        // only a message held by durable queues alone may leave memory: a transient holder
+        // would have nothing to read it back from once the durable ones ack it
+        msg.pageable = names.length === queues.length;
+      }
     }
     let accepted = true;
     for (let i = 0; i < queues.length; i++) {

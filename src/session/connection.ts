@@ -210,6 +210,7 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
 
   #flush(): void {
     this.#flushScheduled = false;
+    this.broker.flushDefinitions();
     if (this.#confirmers.size > 0) {
       for (const ch of this.#confirmers) ch.flushConfirms();
       this.#confirmers.clear();

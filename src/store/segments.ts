@@ -11,6 +11,7 @@
  *
  *   MESSAGE   id u64 | nqueues u8 | queue shortstr × n | exchange shortstr |
  *             routing-key shortstr | props u32+bytes | body u32+bytes
+ *   MESSAGE_WIDE (5)  the same with nqueues u16 (routed to more than 255 durable queues)
  *   ACK       id u64 | queue shortstr          the message left that queue
  *   DELIVERED id u64 | queue shortstr          delivered (recovery: redelivered=true)
  *   DROPQUEUE upto u64 | queue shortstr        queue deleted: all its messages ≤ upto gone
@@ -21,11 +22,12 @@
  * before the copy in file order concern queues the copy no longer lists.
  *
  * Invariants:
- *  - message ids grow monotonically across restarts; a message is written once, however
- *    many queues it was routed to;
- *  - records of one event-loop turn form a batch: one write per segment touched, then one
- *    fdatasync; batch N+1 starts writing only after batch N is synced, so listeners are told
- *    in order;
+ *  - message ids grow monotonically: recovery goes on after the highest id any record
+ *    mentions (an id is reused only when no record of it survived); a message is written
+ *    once, however many queues it was routed to;
+ *  - records of one event-loop turn form a batch, encoded into a shared slab (small bodies
+ *    copied, large ones referenced): one writev per segment touched, then one fdatasync;
+ *    batch N+1 starts writing only after batch N is synced, so listeners are told in order;
  *  - segments are deleted oldest first, and only when no message in them is still held by a
  *    queue: an ACK record can then never outlive the MESSAGE it refers to, so recovery
  *    cannot resurrect an acked message;
@@ -35,17 +37,32 @@
  *    the batch holding the copies is synced, and the in-memory locations switch to the
  *    copies at that moment (until then bodies are read from the old segment).
  */
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, ftruncateSync, unlinkSync, writev } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, ftruncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../util/logger.js';
+import {
+  ACK,
+  DELIVERED,
+  DROPQUEUE,
+  HEADER,
+  MESSAGE,
+  MESSAGE_WIDE,
+  checkRecord,
+  messageType,
+  putCount,
+  crc32Of,
+  fsyncDir,
+  putBytes,
+  putShort,
+  readFully,
+  writeFully,
+  writeId,
+} from './segment-format.js';
 import type { MessageStore, RecoveredMessage, RecoveryStats, SyncListener } from './store.js';
 
-const MESSAGE = 1;
-const ACK = 2;
-const DELIVERED = 3;
-const DROPQUEUE = 4;
-const HEADER = 8;
+export { segmentBytes } from './segment-format.js';
+
 
 export interface SegmentStoreOptions {
   /** Start a new segment once the current one is this big. */
@@ -54,7 +71,8 @@ export interface SegmentStoreOptions {
   recoverBodiesInMemory?: number;
   /**
    * Compact (copy the oldest segment's live messages forward) once the segment files hold
-   * more than this many bytes and at most half of them are live. Default: 4 segments.
+   * more than this many bytes and at most half of them are live. Default: 2 segments, so
+   * one pinned message keeps at most about three segments on disk.
    */
   compactAbove?: number;
   log: Logger;
@@ -97,6 +115,9 @@ interface Move {
 }
 
 const DELIVERED_OVERFLOW = 1 << 30;
+/** Records are encoded into slabs of this size; bodies larger than COPY_BODY_MAX are not copied. */
+const SLAB = 1024 * 1024;
+const COPY_BODY_MAX = 8 * 1024;
 
 interface Pending {
   seg: Segment;
@@ -126,6 +147,12 @@ export class SegmentStore implements MessageStore {
   /** Compactions done (for tests and stats). */
   compactions = 0;
   #pending: Pending[] = [];
+  /** Records are encoded into this slab; [#runStart, #slabPos) belongs to #run, not yet a chunk. */
+  #slab: Buffer = Buffer.alloc(0);
+  #slabPos = 0;
+  #runStart = 0;
+  #run: Pending | null = null;
+  readonly #names = new Map<string, Buffer>();
   /** The batch being written (its bytes may not be in the file yet). */
   #inflight: Pending[] = [];
   #listeners = new Set<SyncListener>();
@@ -133,6 +160,8 @@ export class SegmentStore implements MessageStore {
   #writing = false;
   #closed = false;
   #abandoned = false;
+  /** Handing recovered messages to the broker: no segment is deleted meanwhile. */
+  #recovering = false;
   #flushWaiters: (() => void)[] = [];
   /** Batches whose write failed: the store stops confirming (never claim durability falsely). */
   #failed: Error | null = null;
@@ -142,7 +171,7 @@ export class SegmentStore implements MessageStore {
     this.#dir = dir;
     this.#segmentSize = opts.segmentSize ?? 8 * 1024 * 1024;
     this.#recoverBodies = opts.recoverBodiesInMemory ?? 512 * 1024 * 1024;
-    this.#compactAbove = opts.compactAbove ?? 4 * this.#segmentSize;
+    this.#compactAbove = opts.compactAbove ?? 2 * this.#segmentSize;
     this.#log = opts.log;
     mkdirSync(dir, { recursive: true });
   }
@@ -156,29 +185,39 @@ export class SegmentStore implements MessageStore {
 
   append(exchange: string, routingKey: string, propsRaw: Buffer, body: Buffer, queues: readonly string[]): number {
     const id = this.#nextId++;
+    const ex = this.#name(exchange);
+    const rk = this.#name(routingKey);
     let qbytes = 0;
-    for (const q of queues) qbytes += 1 + Buffer.byteLength(q);
-    const ex = Buffer.byteLength(exchange);
-    const rk = Buffer.byteLength(routingKey);
-    const headLen = HEADER + 1 + 8 + 1 + qbytes + 1 + ex + 1 + rk + 4 + propsRaw.length + 4;
-    const head = Buffer.allocUnsafe(headLen);
-    let o = HEADER;
-    head[o++] = MESSAGE;
-    o = writeId(head, o, id);
-    head[o++] = queues.length;
-    for (const q of queues) o = writeShort(head, o, q);
-    o = writeShort(head, o, exchange);
-    o = writeShort(head, o, routingKey);
-    head.writeUInt32BE(propsRaw.length, o);
-    propsRaw.copy(head, o + 4);
-    o += 4 + propsRaw.length;
-    head.writeUInt32BE(body.length, o);
-    head.writeUInt32BE(headLen - HEADER + body.length, 0);
-    let crc = crc32(head.subarray(HEADER));
-    crc = crc32(body, crc);
-    head.writeUInt32BE(crc, 4);
-    const seg = this.#queue(head, body);
+    for (const q of queues) qbytes += 1 + this.#name(q).length;
+    const [type, countBytes] = messageType(queues.length);
+    const headLen = HEADER + 1 + 8 + countBytes + qbytes + 1 + ex.length + 1 + rk.length + 4 + propsRaw.length + 4;
     const recBytes = headLen + body.length;
+    const seg = this.#target(recBytes);
+    // small bodies are copied next to their header (one contiguous write, one checksum
+    // pass); large ones are written from the message's own buffer
+    const copyBody = body.length <= COPY_BODY_MAX;
+    const at = this.#space(seg, copyBody ? recBytes : headLen);
+    const b = this.#slab;
+    let o = at + HEADER;
+    b[o++] = type;
+    o = writeId(b, o, id);
+    o = putCount(b, o, queues.length, countBytes);
+    for (const q of queues) o = putShort(b, o, this.#name(q));
+    o = putShort(b, o, ex);
+    o = putShort(b, o, rk);
+    b.writeUInt32BE(propsRaw.length, o);
+    o = putBytes(b, o + 4, propsRaw);
+    b.writeUInt32BE(body.length, o);
+    b.writeUInt32BE(recBytes - HEADER, at);
+    if (copyBody) {
+      putBytes(b, o + 4, body);
+      b.writeUInt32BE(crc32Of(b, at + HEADER, at + recBytes), at + 4);
+      this.#wrote(seg, recBytes);
+    } else {
+      b.writeUInt32BE(crc32(body, crc32Of(b, at + HEADER, at + headLen)), at + 4);
+      this.#wrote(seg, headLen);
+      this.#attach(seg, body);
+    }
     this.#msgs.set(id, { seg, recOffset: seg.size - recBytes, recBytes, bodySize: body.length, queues: queues.slice(), refs: queues.length, delivered: 0 });
     seg.live++;
     seg.liveBytes += recBytes;
@@ -223,34 +262,99 @@ export class SegmentStore implements MessageStore {
   }
 
   #small(type: number, id: number, queue: string): void {
-    const q = Buffer.byteLength(queue);
-    const rec = Buffer.allocUnsafe(HEADER + 1 + 8 + 1 + q);
-    rec[HEADER] = type;
-    writeId(rec, HEADER + 1, id);
-    writeShort(rec, HEADER + 9, queue);
-    rec.writeUInt32BE(rec.length - HEADER, 0);
-    rec.writeUInt32BE(crc32(rec.subarray(HEADER)), 4);
-    this.#queue(rec, null);
+    const q = this.#name(queue);
+    const n = HEADER + 1 + 8 + 1 + q.length;
+    const seg = this.#target(n);
+    const at = this.#space(seg, n);
+    const b = this.#slab;
+    b.writeUInt32BE(n - HEADER, at);
+    b[at + HEADER] = type;
+    writeId(b, at + HEADER + 1, id);
+    putShort(b, at + HEADER + 9, q);
+    b.writeUInt32BE(crc32Of(b, at + HEADER, at + n), at + 4);
+    this.#wrote(seg, n);
   }
 
-  /** Queues record bytes for the current batch; returns the segment they go to. */
-  #queue(head: Buffer, body: Buffer | null): Segment {
+  /** A whole record built elsewhere (compaction); returns the segment it goes to. */
+  #queueRecord(head: Buffer, tail: Buffer): Segment {
+    const n = head.length + tail.length;
+    const seg = this.#target(n);
+    const copyTail = tail.length <= COPY_BODY_MAX;
+    const at = this.#space(seg, copyTail ? n : head.length);
+    let o = putBytes(this.#slab, at, head);
+    if (copyTail) {
+      putBytes(this.#slab, o, tail);
+      this.#wrote(seg, n);
+    } else {
+      this.#wrote(seg, head.length);
+      this.#attach(seg, tail);
+    }
+    return seg;
+  }
+
+  /** UTF-8 bytes of a queue, exchange or routing key name; the common ones are cached. */
+  #name(s: string): Buffer {
+    let b = this.#names.get(s);
+    if (b === undefined) {
+      b = Buffer.from(s, 'utf8');
+      if (b.length > 255) throw new Error(`name longer than 255 bytes: ${s.slice(0, 40)}…`);
+      if (this.#names.size >= 4096) this.#names.clear();
+      this.#names.set(s, b);
+    }
+    return b;
+  }
+
+  /** The segment a record of `n` bytes goes to (a new one when the current is full). */
+  #target(n: number): Segment {
     if (this.#closed) throw new Error('message store is closed');
-    const n = head.length + (body === null ? 0 : body.length);
-    let seg = this.#current;
-    if (seg.size > 0 && seg.size + n > this.#segmentSize) seg = this.#rotate();
+    const seg = this.#current;
+    return seg.size > 0 && seg.size + n > this.#segmentSize ? this.#rotate() : seg;
+  }
+
+  /**
+   * Room for `n` bytes of a record going to `seg` in this batch: an offset into #slab. The
+   * bytes of one segment in one batch form runs of the slab, taken as chunks at commit.
+   */
+  #space(seg: Segment, n: number): number {
     let p = this.#pending[this.#pending.length - 1];
     if (p === undefined || p.seg !== seg) {
       p = { seg, position: seg.size, chunks: [], bytes: 0 };
       this.#pending.push(p);
     }
-    p.chunks.push(head);
-    if (body !== null && body.length > 0) p.chunks.push(body);
-    p.bytes += n;
+    if (this.#run !== p || this.#slabPos + n > this.#slab.length) {
+      this.#closeRun();
+      if (this.#slabPos + n > this.#slab.length) {
+        this.#slab = Buffer.allocUnsafe(Math.max(SLAB, n));
+        this.#slabPos = this.#runStart = 0;
+      }
+      this.#run = p;
+    }
+    return this.#slabPos;
+  }
+
+  /** `n` bytes were written at the offset #space gave. */
+  #wrote(seg: Segment, n: number): void {
+    this.#slabPos += n;
+    this.#run!.bytes += n;
     seg.size += n;
     this.#bytes += n;
     this.#schedule();
-    return seg;
+  }
+
+  /** A large body written from its own buffer, right after the bytes before it. */
+  #attach(seg: Segment, body: Buffer): void {
+    this.#closeRun();
+    const p = this.#pending[this.#pending.length - 1]!;
+    if (body.length > 0) p.chunks.push(body);
+    p.bytes += body.length;
+    seg.size += body.length;
+    this.#bytes += body.length;
+  }
+
+  #closeRun(): void {
+    if (this.#run !== null && this.#slabPos > this.#runStart) this.#run.chunks.push(this.#slab.subarray(this.#runStart, this.#slabPos));
+    this.#runStart = this.#slabPos;
+    this.#run = null;
   }
 
   #schedule(): void {
@@ -264,6 +368,7 @@ export class SegmentStore implements MessageStore {
   #commit(): void {
     this.#scheduled = false;
     if (this.#writing) return;
+    this.#closeRun();
     const pending = this.#pending;
     const listeners = this.#listeners;
     const batch = this.#batch;
@@ -363,6 +468,7 @@ export class SegmentStore implements MessageStore {
 
   /** Deletes fully-acked segments, oldest first; restarts an all-dead current segment. */
   #collect(): void {
+    if (this.#recovering) return;
     const segs = this.#segments;
     let deleted = false;
     for (;;) {
@@ -421,7 +527,9 @@ export class SegmentStore implements MessageStore {
     readFully(m.seg.fd, rec, m.recOffset, m.seg.path);
     // skip header, type, id, queue list: the rest (exchange … body) is copied as is
     let o = HEADER + 1 + 8;
-    const n = rec[o++]!;
+    const wide = rec[HEADER] === MESSAGE_WIDE;
+    const n = wide ? rec.readUInt16BE(o) : rec[o]!;
+    o += wide ? 2 : 1;
     for (let i = 0; i < n; i++) o += 1 + rec[o]!;
     const rest = rec.subarray(o);
     const holders: string[] = [];
@@ -434,15 +542,16 @@ export class SegmentStore implements MessageStore {
     }
     let qbytes = 0;
     for (const q of holders) qbytes += 1 + Buffer.byteLength(q);
-    const head = Buffer.allocUnsafe(HEADER + 1 + 8 + 1 + qbytes);
-    head[HEADER] = MESSAGE;
+    const [type, countBytes] = messageType(holders.length);
+    const head = Buffer.allocUnsafe(HEADER + 1 + 8 + countBytes + qbytes);
+    head[HEADER] = type;
     let p = writeId(head, HEADER + 1, id);
-    head[p++] = holders.length;
-    for (const q of holders) p = writeShort(head, p, q);
+    p = putCount(head, p, holders.length, countBytes);
+    for (const q of holders) p = putShort(head, p, this.#name(q));
     const recBytes = head.length + rest.length;
     head.writeUInt32BE(recBytes - HEADER, 0);
     head.writeUInt32BE(crc32(rest, crc32(head.subarray(HEADER))), 4);
-    const seg = this.#queue(head, rest);
+    const seg = this.#queueRecord(head, rest);
     this.#moves.push({ id, m, seg, recOffset: seg.size - recBytes, recBytes, batch });
     for (let i = 0; i < holders.length; i++) {
       if ((delivered & (i < 30 ? 1 << i : DELIVERED_OVERFLOW)) !== 0) this.#small(DELIVERED, id, holders[i]!);
@@ -504,6 +613,7 @@ export class SegmentStore implements MessageStore {
 
   /** Copies bytes not yet (surely) in the file out of the batch that holds them. */
   #fromUnwritten(seg: Segment, at: number, out: Buffer): boolean {
+    this.#closeRun();
     for (const p of [this.#inflight, this.#pending]) {
       for (const batch of p) {
         if (batch.seg !== seg || at < batch.position || at >= batch.position + batch.bytes) continue;
@@ -568,37 +678,48 @@ export class SegmentStore implements MessageStore {
     if (this.#segments.length === 0) this.#rotate();
     else this.#current = this.#segments[this.#segments.length - 1]!;
 
-    let count = 0;
-    let inMemory = 0;
-    let onDisk = 0;
+    // first every held message counts in its segment, then the broker hears of them: an ack
+    // it sends back during recovery (a queue gone from the definitions) must not empty, and
+    // delete, a segment whose other messages have not been handed out yet
     const ids = [...found.keys()].sort((a, b) => a - b);
+    const held: [number, Found, { name: string; delivered: boolean }[]][] = [];
     for (const id of ids) {
       const m = found.get(id)!;
-      const held = m.queues.filter((q) => q.name !== '');
-      if (held.length === 0) continue;
+      const queues = m.queues.filter((q) => q.name !== '');
+      if (queues.length === 0) continue;
       let delivered = 0;
-      for (let i = 0; i < held.length; i++) if (held[i]!.delivered) delivered |= i < 30 ? 1 << i : DELIVERED_OVERFLOW;
+      for (let i = 0; i < queues.length; i++) if (queues[i]!.delivered) delivered |= i < 30 ? 1 << i : DELIVERED_OVERFLOW;
       this.#msgs.set(id, {
         seg: m.seg,
         recOffset: m.recOffset,
         recBytes: m.recBytes,
         bodySize: m.bodySize,
-        queues: held.map((q) => q.name),
-        refs: held.length,
+        queues: queues.map((q) => q.name),
+        refs: queues.length,
         delivered,
       });
       m.seg.live++;
       m.seg.liveBytes += m.recBytes;
       this.#liveBytes += m.recBytes;
-      if (inMemory + m.bodySize <= this.#recoverBodies) {
-        m.body = this.readBody(id);
-        inMemory += m.bodySize;
-      } else {
-        onDisk++;
-      }
-      count++;
-      onMessage({ id, exchange: m.exchange, routingKey: m.routingKey, propsRaw: m.propsRaw, body: m.body, bodySize: m.bodySize, queues: held });
+      held.push([id, m, queues]);
     }
+    let inMemory = 0;
+    let onDisk = 0;
+    this.#recovering = true;
+    try {
+      for (const [id, m, queues] of held) {
+        if (inMemory + m.bodySize <= this.#recoverBodies) {
+          m.body = this.readBody(id);
+          inMemory += m.bodySize;
+        } else {
+          onDisk++;
+        }
+        onMessage({ id, exchange: m.exchange, routingKey: m.routingKey, propsRaw: m.propsRaw, body: m.body, bodySize: m.bodySize, queues });
+      }
+    } finally {
+      this.#recovering = false;
+    }
+    const count = held.length;
     this.#nextId = Math.max(this.#nextId, (ids.at(-1) ?? 0) + 1);
     this.#collect();
     this.#maybeCompact();
@@ -612,8 +733,9 @@ export class SegmentStore implements MessageStore {
     const id = d.readUInt32BE(o) * 0x100000000 + d.readUInt32BE(o + 4);
     o += 8;
     if (id >= this.#nextId) this.#nextId = id + 1;
-    if (type === MESSAGE) {
-      const n = d[o++]!;
+    if (type === MESSAGE || type === MESSAGE_WIDE) {
+      const n = type === MESSAGE_WIDE ? d.readUInt16BE(o) : d[o]!;
+      o += type === MESSAGE_WIDE ? 2 : 1;
       const queues: { name: string; delivered: boolean }[] = [];
       for (let i = 0; i < n; i++) {
         const l = d[o]!;
@@ -660,74 +782,4 @@ interface Found {
   seg: Segment;
   recOffset: number;
   recBytes: number;
-}
-
-/** Why the record at `o` cannot be trusted, or null when it is whole and intact. */
-function checkRecord(data: Buffer, o: number): string | null {
-  if (o + HEADER + 1 > data.length) return 'torn record header';
-  const len = data.readUInt32BE(o);
-  if (len < 1 || o + HEADER + len > data.length) return 'record runs past the end of the file';
-  if (crc32(data.subarray(o + HEADER, o + HEADER + len)) !== data.readUInt32BE(o + 4)) return 'checksum mismatch';
-  const type = data[o + HEADER]!;
-  if (type < MESSAGE || type > DROPQUEUE || len < 1 + 8 + 1) return `unknown record type ${type}`;
-  return null;
-}
-
-function readFully(fd: number, buf: Buffer, position: number, path: string): void {
-  let got = 0;
-  while (got < buf.length) {
-    const n = readSync(fd, buf, got, buf.length - got, position + got);
-    if (n === 0) throw new Error(`short read at ${position} in ${path}`);
-    got += n;
-  }
-}
-
-function writeId(b: Buffer, o: number, id: number): number {
-  b.writeUInt32BE(Math.floor(id / 0x100000000), o);
-  b.writeUInt32BE(id >>> 0, o + 4);
-  return o + 8;
-}
-
-function writeShort(b: Buffer, o: number, s: string): number {
-  const n = b.write(s, o + 1, 'utf8');
-  b[o] = n;
-  return o + 1 + n;
-}
-
-/** writev at a position, continuing after short writes. */
-function writeFully(fd: number, chunks: Buffer[], position: number, cb: (err: Error | null) => void): void {
-  writev(fd, chunks, position, (err, written) => {
-    if (err) return cb(err);
-    let total = 0;
-    for (const c of chunks) total += c.length;
-    if (written === total) return cb(null);
-    // rare: short write; drop what was written and go on
-    let skip = written;
-    const rest: Buffer[] = [];
-    for (const c of chunks) {
-      if (skip >= c.length) {
-        skip -= c.length;
-        continue;
-      }
-      rest.push(skip > 0 ? c.subarray(skip) : c);
-      skip = 0;
-    }
-    writeFully(fd, rest, position + written, cb);
-  });
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch {
-    // some filesystems refuse fsync on directories; the rename/creation is still ordered
-  }
-}
-
-export function segmentBytes(dir: string): number {
-  let n = 0;
-  for (const f of readdirSync(dir)) n += statSync(join(dir, f)).size;
-  return n;
 }

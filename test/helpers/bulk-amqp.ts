@@ -142,8 +142,9 @@ export class BulkConsumer {
   /** the delivery whose body comes next */
   #expectBody = false;
   #synced = 0;
-  /** Called every 100 000 deliveries (e.g. to sample disk usage). */
+  /** Called every `progressEvery` deliveries (e.g. to sample disk usage). */
   onProgress: ((received: number) => void) | undefined;
+  progressEvery = 100_000;
 
   private constructor(c: RawClient) {
     this.#c = c;
@@ -197,7 +198,7 @@ export class BulkConsumer {
       this.#w.method(1, P.encodeBasicAck, { deliveryTag: this.#lastTag, multiple: true }); // spec: basic.ack multiple
       this.#c.socket.write(Buffer.concat(this.#w.take() ?? []));
     }
-    if (this.received % 100_000 === 0) this.onProgress?.(this.received);
+    if (this.received % this.progressEvery === 0) this.onProgress?.(this.received);
     if (this.received >= this.#target) this.#notify();
   }
 

@@ -148,7 +148,10 @@ export class WarrenProcess {
 
   private constructor(entry: string, port: number, o: StartOptions) {
     this.port = port;
+    // WARREN_TEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the broker
+    const nodeArgs = (process.env['WARREN_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const args = [
+      ...nodeArgs,
       entry,
       '--host', '127.0.0.1',
       '--port', String(port),

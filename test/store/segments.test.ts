@@ -116,9 +116,11 @@ describe('SegmentStore compaction', () => {
     const store = new SegmentStore(dir, { log: silentLogger(), segmentSize, compactAbove: 4 * segmentSize });
     store.recover(() => {});
     const props = Buffer.from([0x10, 0x00, 2]);
-    const pinned = store.append('x', 'pinned', props, Buffer.from('the pinned one'), ['slow', 'fast']);
+    // routed to 300 queues (a wide record), held by one of them only
+    const others = Array.from({ length: 299 }, (_, i) => `fast-${i}`);
+    const pinned = store.append('x', 'pinned', props, Buffer.from('the pinned one'), [...others.slice(0, 150), 'slow', ...others.slice(150)]);
     store.delivered(pinned, 'slow');
-    store.ack(pinned, 'fast');
+    for (const q of others) store.ack(pinned, q);
     const body = Buffer.alloc(500, 7);
     let maxBytes = 0;
     for (let round = 0; round < 200; round++) {
