@@ -1,16 +1,20 @@
 /**
  * Dead-lettering: a message leaving a queue with reason rejected, expired, maxlen or
- * delivery_limit is republished to the queue's dead-letter exchange with the x-death header
- * RabbitMQ 3.10 writes (../shared/reference/headers.md):
+ * delivery_limit is republished to the queue's dead-letter exchange with the headers RabbitMQ
+ * 3.10 writes (rabbit_dead_letter:make_msg; ../shared/reference/headers.md section 1):
  *
- *  - x-death is an array of tables, most recent first, one per (queue, reason); a repeat
- *    increments `count` and moves the entry to the front;
- *  - a first-ever entry has keys in the order count, reason, queue, time, exchange,
- *    routing-keys[, original-expiration]; entries written when x-death already existed come
- *    out with their keys sorted (RabbitMQ re-sorts the table it updates);
- *  - x-first-death-reason/-queue/-exchange are set once;
- *  - the expiration property moves to original-expiration; BCC is removed; routing-keys
- *    holds the routing key plus CC.
+ *  - x-death is an array of tables, one per (queue, reason). A first death writes
+ *    [count, reason, queue, time, exchange, routing-keys(, original-expiration)] and the
+ *    x-first-death-reason/-queue/-exchange headers;
+ *  - a later death puts its entry first with sorted keys: a new (queue, reason) gets count 1,
+ *    a known one has only its count incremented (time, exchange, routing-keys stay). With two
+ *    or more entries already there, RabbitMQ regroups them and the others come out in
+ *    REVERSED order, their keys untouched (rabbitmq-compat: group_by_queue_and_reason folds
+ *    without reversing back; recorded in test/wire/queue-features/dead-lettering.test.ts);
+ *  - the whole headers table is then sorted by key (rabbit_misc:set_table_value);
+ *  - the expiration property moves to original-expiration; routing-keys holds the routing
+ *    key plus the CC header keys; the message is routed with those and the BCC keys of its
+ *    publish, or, with x-dead-letter-routing-key, with that key alone, losing its CC header.
  *
  * Cycles (rabbitmq-compat: rabbit_dead_letter:detect_cycles): a message is not delivered
  * to a queue it already died in, unless a rejection happened somewhere in the cycle.
@@ -19,6 +23,7 @@ import type { BasicProperties } from '../protocol/generated.js';
 import type { Field, FieldTable } from '../protocol/field-table.js';
 import { Message } from './message.js';
 import type { Queue } from './queue.js';
+import { hiddenBccKeys, keepBccKeys } from './sender-routes.js';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -31,77 +36,115 @@ export function deadLetter(queue: Queue, msg: Message, reason: DeadLetterReason)
 
   const props: BasicProperties = { ...msg.properties };
   const headers: FieldTable = new Map(props.headers ?? []);
+  // rabbitmq-compat: the first routing key is the publish's, the others come from CC and BCC
   const routingKeys: Field[] = [{ type: 'S', value: msg.routingKey }];
-  const cc = headers.get('CC');
-  if (cc?.type === 'A') for (const k of cc.value) if (k.type === 'S') routingKeys.push(k);
-  headers.delete('BCC');
-
-  const now = Math.floor(Date.now() / 1000);
-  const existing = headers.get('x-death');
-  const deaths: Field[] = existing?.type === 'A' ? [...existing.value] : [];
-  let found = -1;
-  for (let i = 0; i < deaths.length; i++) {
-    const d = deaths[i]!;
-    if (d.type !== 'F') continue;
-    const q = d.value.get('queue');
-    const r = d.value.get('reason');
-    if (q?.type === 'S' && q.value === queue.name && r?.type === 'S' && r.value === reason) found = i;
+  for (const h of ROUTING_HEADERS) {
+    const v = headers.get(h);
+    if (v?.type === 'A') for (const k of v.value) if (k.type === 'S') routingKeys.push(k);
   }
-  if (found >= 0) {
-    const old = (deaths[found] as { type: 'F'; value: FieldTable }).value;
-    const count = old.get('count');
-    const updated = new Map(old);
-    updated.set('count', { type: 'l', value: (count === undefined ? 0 : Number(count.value)) + 1 });
-    deaths.splice(found, 1);
-    deaths.unshift({ type: 'F', value: sortKeys(updated) });
+
+  const info: FieldTable = new Map();
+  info.set('reason', { type: 'S', value: reason });
+  info.set('queue', { type: 'S', value: queue.name });
+  info.set('time', { type: 'T', value: Math.floor(Date.now() / 1000) });
+  info.set('exchange', { type: 'S', value: msg.exchange });
+  info.set('routing-keys', { type: 'A', value: routingKeys });
+  if (props.expiration !== undefined) info.set('original-expiration', { type: 'S', value: props.expiration });
+
+  const existing = headers.get('x-death');
+  let deaths: Field[];
+  if (existing === undefined) {
+    const entry: FieldTable = new Map([['count', { type: 'l', value: 1 }]]);
+    for (const [k, v] of info) entry.set(k, v);
+    deaths = [{ type: 'F', value: entry }];
+    headers.set('x-first-death-reason', { type: 'S', value: reason });
+    headers.set('x-first-death-queue', { type: 'S', value: queue.name });
+    headers.set('x-first-death-exchange', { type: 'S', value: msg.exchange });
   } else {
-    const entry: FieldTable = new Map();
-    entry.set('count', { type: 'l', value: 1 });
-    entry.set('reason', { type: 'S', value: reason });
-    entry.set('queue', { type: 'S', value: queue.name });
-    entry.set('time', { type: 'T', value: now });
-    entry.set('exchange', { type: 'S', value: msg.exchange });
-    entry.set('routing-keys', { type: 'A', value: routingKeys });
-    if (props.expiration !== undefined) entry.set('original-expiration', { type: 'S', value: props.expiration });
-    deaths.unshift({ type: 'F', value: existing === undefined ? entry : sortKeys(entry) });
+    const tables = existing.type === 'A' ? grouped(existing.value) : [];
+    let entry: FieldTable | undefined;
+    const others: Field[] = [];
+    for (const t of tables) {
+      if (entry === undefined && t.type === 'F' && strField(t.value, 'queue') === queue.name && strField(t.value, 'reason') === reason) {
+        entry = new Map(t.value);
+        const count = t.value.get('count');
+        entry.set('count', { type: 'l', value: count === undefined ? 1 : Number(count.value) + 1 });
+      } else others.push(t);
+    }
+    if (entry === undefined) {
+      entry = new Map([['count', { type: 'l', value: 1 }]]);
+      for (const [k, v] of info) entry.set(k, v);
+    }
+    deaths = [{ type: 'F', value: sortTable(entry) }, ...others];
   }
   headers.set('x-death', { type: 'A', value: deaths });
-  if (!headers.has('x-first-death-exchange')) {
-    headers.set('x-first-death-exchange', { type: 'S', value: msg.exchange });
-    headers.set('x-first-death-queue', { type: 'S', value: queue.name });
-    headers.set('x-first-death-reason', { type: 'S', value: reason });
-  }
-  props.headers = headers;
-  props.expiration = undefined;
 
   const dlrk = queue.deadLetterRoutingKey;
-  const keys = dlrk !== undefined ? [dlrk] : routingKeys.map((k) => k.value as string);
+  // rabbitmq-compat: a dead-letter routing key replaces the keys, and CC goes with them
+  if (dlrk !== undefined) headers.delete('CC');
+  props.headers = sortTable(headers);
+  props.expiration = undefined;
+
+  // routed once: route() adds the CC keys still in the headers (no dead-letter routing key)
+  // and the BCC keys of the original publish, which no header shows any more
+  const dead = Message.fromProperties(dlxName, dlrk ?? msg.routingKey, props, msg.body);
+  const bcc = dlrk === undefined ? hiddenBccKeys(msg) : undefined;
+  if (bcc !== undefined) keepBccKeys(dead, bcc);
   const out: Queue[] = [];
-  for (const rk of keys) {
-    const m = Message.fromProperties(dlxName, rk, props, msg.body);
-    vhost.route(dlx, m, out);
-  }
+  vhost.route(dlx, dead, out, bcc);
   if (out.length === 0) return;
-  // one message object for every target, as for a normal publish
-  const dead = Message.fromProperties(dlxName, keys[0]!, props, msg.body);
-  const targets: Queue[] = [];
-  for (const q of out) if (!targets.includes(q) && !isCycle(deaths, q.name)) targets.push(q);
-  vhost.deliverTo(dead, targets);
+  let n = 0;
+  for (const q of out) if (!isCycle(deaths, q.name)) out[n++] = q;
+  out.length = n;
+  if (n > 0) vhost.deliverTo(dead, out);
+}
+
+const ROUTING_HEADERS = ['CC', 'BCC'];
+
+function strField(t: FieldTable, key: string): string | undefined {
+  const f = t.get(key);
+  return f?.type === 'S' ? f.value : undefined;
+}
+
+/**
+ * rabbitmq-compat (rabbit_dead_letter:group_by_queue_and_reason): with two or more entries,
+ * one per (queue, reason) survives (the first), a missing count becomes the number of
+ * duplicates, and the result comes out in reverse order.
+ */
+function grouped(tables: Field[]): Field[] {
+  if (tables.length < 2) return tables;
+  const out: Field[] = [];
+  const seen = new Set<string>();
+  for (const t of tables) {
+    if (t.type !== 'F') continue;
+    const q = strField(t.value, 'queue');
+    const r = strField(t.value, 'reason');
+    const key = `${q ?? ''}\u0000${r ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (t.value.has('count')) out.push(t);
+    else {
+      let n = 0;
+      for (const u of tables) if (u.type === 'F' && strField(u.value, 'queue') === q && strField(u.value, 'reason') === r) n++;
+      out.push({ type: 'F', value: new Map<string, Field>([['count', { type: 'l', value: n }], ...t.value]) });
+    }
+  }
+  return out.reverse();
 }
 
 function isCycle(deaths: Field[], target: string): boolean {
   // walk from the most recent death; reaching the target without a rejection on the way
-  // means the message would loop forever through automatic reasons
+  // means the message would loop forever through automatic reasons; anything that is not a
+  // table was put there by a client, so the cycle is not "fully automatic"
   for (const d of deaths) {
-    if (d.type !== 'F') continue;
-    const reason = d.value.get('reason');
-    const q = d.value.get('queue');
-    if (reason?.type === 'S' && reason.value === 'rejected') return false;
-    if (q?.type === 'S' && q.value === target) return true;
+    if (d.type !== 'F') return false;
+    if (strField(d.value, 'reason') === 'rejected') return false;
+    if (strField(d.value, 'queue') === target) return true;
   }
   return false;
 }
 
-function sortKeys(t: FieldTable): FieldTable {
-  return new Map([...t.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** Keys in byte order, as Erlang sorts binaries (rabbit_misc:sort_field_table). */
+export function sortTable(t: FieldTable): FieldTable {
+  return new Map([...t.entries()].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
 }

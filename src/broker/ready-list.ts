@@ -46,19 +46,6 @@ export class ReadyList {
     return e;
   }
 
-  /** Removes the oldest entry whatever its priority (drop-head overflow). */
-  shiftOldest(): QueueEntry | undefined {
-    if (this.#levels.length === 1) return this.shift();
-    let best: Deque<QueueEntry> | undefined;
-    for (const d of this.#levels) {
-      const h = d.peek();
-      if (h !== undefined && (best === undefined || h.seq < best.peek()!.seq)) best = d;
-    }
-    const e = best?.shift();
-    if (e !== undefined) this.#length--;
-    return e;
-  }
-
   /** Puts an entry back where its seq belongs (usually the head of its level). */
   requeue(e: QueueEntry): void {
     const d = this.#levels[e.priority]!;

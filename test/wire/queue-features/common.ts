@@ -64,3 +64,46 @@ export async function countReaches(ch: Channel, q: string, n: number, ms = 5000)
 
 /** amqplib's typed header values, for arguments whose type matters. */
 export const long = (value: number): { '!': string; value: number } => ({ '!': 'long', value });
+
+/**
+ * Whether queue `q` exists, found without touching it: a mandatory publish (expiration 0, so
+ * nothing stays behind) comes back as basic.return when no queue of that name exists.
+ * rabbitmq-compat: a passive queue.declare or basic.get would count as use and restart the
+ * queue's x-expires countdown.
+ */
+export async function queueExists(ch: ConfirmChannel, q: string): Promise<boolean> {
+  let returned = false;
+  const onReturn = (m: { fields: { routingKey: string } }): void => {
+    if (m.fields.routingKey === q) returned = true;
+  };
+  ch.on('return', onReturn);
+  try {
+    ch.publish('', q, Buffer.from('probe'), { mandatory: true, expiration: '0' });
+    await ch.waitForConfirms(); // spec: basic.return comes before the confirm
+  } finally {
+    ch.off('return', onReturn);
+  }
+  return !returned;
+}
+
+/** Resolves once `q` is gone (x-expires, auto-delete). */
+export async function queueGone(ch: ConfirmChannel, q: string, ms = 5000): Promise<void> {
+  await eventually(async () => !(await queueExists(ch, q)), ms, `queue ${q} to be deleted`);
+}
+
+/**
+ * Waits until `ms` have passed on the broker's own clock: a canary message with that TTL is
+ * dead-lettered into a second queue, and its arrival there is the event waited for.
+ */
+export async function brokerTimePasses(ch: ConfirmChannel, ms: number): Promise<void> {
+  const landing = (await ch.assertQueue('', { exclusive: true })).queue;
+  const canary = (await ch.assertQueue('', {
+    exclusive: true,
+    arguments: { 'x-message-ttl': ms, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': landing },
+  })).queue;
+  ch.sendToQueue(canary, Buffer.from('canary'));
+  await ch.waitForConfirms();
+  await eventually(async () => (await ch.get(landing, { noAck: true })) !== false, ms + 5000, `a ${ms} ms canary`);
+  await ch.deleteQueue(canary);
+  await ch.deleteQueue(landing);
+}

@@ -84,7 +84,8 @@ describe('x-death', () => {
     ]);
     raw.reject(c.getOk.deliveryTag, false);
 
-    // C → D (rejected): every entry now has sorted keys
+    // C → D (rejected): the new entry first; rabbitmq-compat: with two or more entries already
+    // there RabbitMQ regroups them and they come out reversed, keys as they were
     const d = await raw.getEventually(D);
     const to = nowSec();
     expect(d.getOk).toMatchObject({ redelivered: false, exchange: '', routingKey: D, messageCount: 0 });
@@ -97,14 +98,49 @@ describe('x-death', () => {
         'x-death',
         [
           sorted({ exchange: '', queue: C, reason: 'rejected', rks: [C] }),
+          first({ exchange: 'amq.direct', queue: A, reason: 'rejected', rks: [rk, `${rk}-cc`], origExp: '60000' }),
           sorted({ exchange: '', queue: B, reason: 'expired', rks: [B] }),
-          sorted({ exchange: 'amq.direct', queue: A, reason: 'rejected', rks: [rk, `${rk}-cc`], origExp: '60000' }),
         ],
       ],
       ...firstDeath('amq.direct', A, 'rejected'),
       ['zeta', 'S z'],
     ]);
     await ch.close();
+  });
+
+  it('a long history: each new death goes first and the older entries flip order every time', async () => {
+    const ch = await f.confirmChannel();
+    const names = Array.from({ length: 5 }, (_, i) => uniq(`hist${i}`));
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const args = i < names.length - 1 ? { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names[i + 1] } : {};
+        await ch.assertQueue(names[i]!, { durable: false, arguments: args });
+      }
+      const from = nowSec();
+      ch.sendToQueue(names[0]!, Buffer.from('h'), { headers: { z: 'z', a: 'a' } });
+      await ch.waitForConfirms();
+      const history: string[][] = [];
+      for (let i = 0; i < names.length; i++) {
+        const m = await raw.getEventually(names[i]!);
+        const deaths = checkTimes(shape(m.props.headers?.get('x-death')), from, nowSec());
+        history.push(
+          typeof deaths === 'string'
+            ? []
+            : (deaths as [string, Shape][][]).map((t) => {
+                const q = String(t.find(([k]) => k === 'queue')![1]).slice(2);
+                return `${names.indexOf(q)}${t[1]![0] === 'exchange' ? 's' : 'f'}`;
+              }),
+        );
+        if (i > 0) expect(keys(m.props.headers)).toEqual(['a', 'x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'z']);
+        if (i < names.length - 1) raw.reject(m.getOk.deliveryTag, false);
+        else raw.ack(m.getOk.deliveryTag);
+      }
+      // queue index + s(orted keys) / f(irst-death key order), as RabbitMQ 3.10.8 gives them
+      expect(history).toEqual([[], ['0f'], ['1s', '0f'], ['2s', '0f', '1s'], ['3s', '1s', '0f', '2s']]);
+    } finally {
+      for (const q of names) await ch.deleteQueue(q);
+      await ch.close();
+    }
   });
 
   it('basic.reject through a fanout DLX keeps every property (headers.md 1a)', async () => {
@@ -227,6 +263,26 @@ describe('x-death', () => {
       ['x-death', [first({ exchange: 'amq.direct', queue: src, reason: 'rejected', rks: [rk, `${rk}-cc`] })]],
       ...firstDeath('amq.direct', src, 'rejected'),
     ]);
+    await ch.close();
+  });
+
+  it('dead-lettering routes with the BCC keys of the publish too, though no header shows them', async () => {
+    const ch = await f.confirmChannel();
+    const dlx = await f.exchange(ch, 'dlx', 'direct');
+    const viaBcc = await f.queue(ch, 'via-bcc');
+    await ch.bindQueue(viaBcc, dlx, 'k-bcc');
+    const src = await f.queue(ch, 'src', { 'x-dead-letter-exchange': dlx });
+    const x = await f.exchange(ch, 'x', 'direct');
+    await ch.bindQueue(src, x, 'k');
+    ch.publish(x, 'k', Buffer.from('bcc'), { headers: { BCC: ['k-bcc'] } });
+    await ch.waitForConfirms();
+    const m = await raw.getEventually(src);
+    expect(shape(m.props.headers)).toEqual([]);
+    raw.reject(m.getOk.deliveryTag, false);
+    const d = await raw.getEventually(viaBcc);
+    expect(d.getOk).toMatchObject({ exchange: dlx, routingKey: 'k' });
+    expect(keys(d.props.headers)).toEqual(['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason']);
+    expect(shape(d.props.headers!.get('x-death'))[0]).toContainEqual(['routing-keys', ['S k']]);
     await ch.close();
   });
 

@@ -130,6 +130,24 @@ export class RawSession {
     this.client.sendMethod(this.channel, P.encodeBasicAck, { deliveryTag, multiple: false });
   }
 
+  /** basic.publish + content header + one body frame. */
+  publish(exchange: string, routingKey: string, body: Buffer, props: P.BasicProperties = {}, mandatory = false): void {
+    const c = this.client;
+    c.sendMethod(this.channel, P.encodeBasicPublish, { reserved1: 0, exchange, routingKey, mandatory, immediate: false });
+    const header = Buffer.alloc(64 * 1024);
+    header.writeUInt16BE(P.CLASS_BASIC, 0);
+    header.writeUInt16BE(0, 2);
+    header.writeBigUInt64BE(BigInt(body.length), 4);
+    const end = P.encodeBasicProperties(header, 12, props);
+    c.sendFrame(P.FRAME_HEADER, this.channel, header.subarray(0, end));
+    if (body.length > 0) c.sendFrame(P.FRAME_BODY, this.channel, body);
+  }
+
+  async confirmSelect(): Promise<void> {
+    this.client.sendMethod(this.channel, P.encodeConfirmSelect, { nowait: false });
+    await this.client.expectMethod(this.channel, 'confirm.select-ok');
+  }
+
   close(): Promise<void> {
     return this.client.close();
   }
