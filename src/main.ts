@@ -94,6 +94,13 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
           },
           (socket: TLSSocket) => {
             socket.setNoDelay(true);
+            // rabbitmq-compat (ssl verify_peer): a certificate the client presents must verify
+            // even when fail_if_no_peer_cert lets clients without one in
+            if (config.tlsVerifyPeer && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
+              log.warn({ peer: socket.remoteAddress, err: String(socket.authorizationError) }, 'TLS client certificate refused');
+              socket.destroy();
+              return;
+            }
             const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
             const cn = cert?.subject?.CN;
             accept(socket, typeof cn === 'string' ? cn : Array.isArray(cn) ? cn[0] : undefined);

@@ -1,5 +1,6 @@
 /** exchange.declare / delete / bind / unbind → the vhost. */
-import { AmqpError, REPLY } from '../../broker/errors.js';
+import { AmqpError, REPLY, accessRefused } from '../../broker/errors.js';
+import { createExchangeType } from '../../broker/exchange/index.js';
 import * as P from '../../protocol/generated.js';
 import type { Channel } from '../channel.js';
 
@@ -8,13 +9,16 @@ export function handleExchange(ch: Channel, m: P.Method): void {
   switch (m.id) {
     case P.EXCHANGE_DECLARE: {
       const a = m.args;
-      if (!a.passive) {
+      // rabbitmq-compat (rabbit_channel exchange.declare): the type, then the default
+      // exchange (both left to the vhost), then configure; for a new exchange the reserved
+      // amq. prefix (vhost), then an alternate exchange: read on this one, write on the AE
+      if (!a.passive && a.exchange !== '' && createExchangeType(a.type) !== undefined) {
         const access = conn.access;
         access.check('configure', 'exchange', a.exchange);
         const ae = a.arguments.get('alternate-exchange');
-        if (ae?.type === 'S') {
-          access.check('write', 'exchange', ae.value);
+        if (ae?.type === 'S' && !ch.vhost.exchanges.has(a.exchange) && !a.exchange.startsWith('amq.')) {
           access.check('read', 'exchange', a.exchange);
+          access.check('write', 'exchange', ae.value);
         }
       }
       ch.vhost.declareExchange(a.exchange, a.type, {
@@ -29,6 +33,11 @@ export function handleExchange(ch: Channel, m: P.Method): void {
     }
     case P.EXCHANGE_DELETE: {
       const a = m.args;
+      // rabbitmq-compat (rabbit_channel exchange.delete): the default exchange, then any amq.*
+      // name (existing or not), then configure
+      if (a.exchange.startsWith('amq.')) {
+        throw accessRefused(`deletion of system exchange '${a.exchange}' in vhost '${ch.vhost.name}' not allowed`);
+      }
       if (a.exchange !== '') conn.access.check('configure', 'exchange', a.exchange);
       ch.vhost.deleteExchange(a.exchange, a.ifUnused);
       if (!a.noWait) conn.send(ch.id, P.encodeExchangeDeleteOk, {});
@@ -36,16 +45,14 @@ export function handleExchange(ch: Channel, m: P.Method): void {
     }
     case P.EXCHANGE_BIND: {
       const a = m.args;
-      conn.access.check('write', 'exchange', a.destination);
-      conn.access.check('read', 'exchange', a.source);
+      conn.access.checkBinding('exchange', a.destination, a.source, a.routingKey, ch.vhost.exchanges.get(a.source)?.type);
       ch.vhost.bindExchange(a.destination, a.source, a.routingKey, a.arguments);
       if (!a.noWait) conn.send(ch.id, P.encodeExchangeBindOk, {});
       return;
     }
     case P.EXCHANGE_UNBIND: {
       const a = m.args;
-      conn.access.check('write', 'exchange', a.destination);
-      conn.access.check('read', 'exchange', a.source);
+      conn.access.checkBinding('exchange', a.destination, a.source, a.routingKey, ch.vhost.exchanges.get(a.source)?.type);
       ch.vhost.unbindExchange(a.destination, a.source, a.routingKey, a.arguments);
       if (!a.noWait) conn.send(ch.id, P.encodeExchangeUnbindOk, {});
       return;

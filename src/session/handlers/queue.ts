@@ -36,11 +36,13 @@ export function handleQueue(ch: Channel, m: P.Method): void {
         { passive: a.passive, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments },
         conn,
         (name) => {
+          // rabbitmq-compat (rabbit_channel queue.declare): configure; for a new queue with
+          // a dead-letter exchange, read on the queue, then write on the DLX
           conn.access.check('configure', 'queue', name);
           const dlx = a.arguments.get('x-dead-letter-exchange');
-          if (dlx?.type === 'S') {
-            conn.access.check('write', 'exchange', dlx.value);
+          if (dlx?.type === 'S' && !vhost.queues.has(name)) {
             conn.access.check('read', 'queue', name);
+            conn.access.check('write', 'exchange', dlx.value);
           }
         },
       );
@@ -56,9 +58,8 @@ export function handleQueue(ch: Channel, m: P.Method): void {
       // before the queue (missing both → exchange 404)
       const name = queueName(ch, a.queue);
       const key = bindingKey(a.queue, a.routingKey, name);
-      conn.access.check('write', 'queue', name);
-      conn.access.check('read', 'exchange', a.exchange);
-      if (a.exchange !== '') vhost.exchange(a.exchange);
+      conn.access.checkBinding('queue', name, a.exchange, key, vhost.exchanges.get(a.exchange)?.type);
+      vhost.exchange(a.exchange);
       vhost.bindQueue(name, a.exchange, key, a.arguments, conn);
       if (!a.noWait) conn.send(ch.id, P.encodeQueueBindOk, {});
       return;
@@ -66,9 +67,9 @@ export function handleQueue(ch: Channel, m: P.Method): void {
     case P.QUEUE_UNBIND: {
       const a = m.args;
       const name = queueName(ch, a.queue);
-      conn.access.check('write', 'queue', name);
-      conn.access.check('read', 'exchange', a.exchange);
-      vhost.unbindQueue(name, a.exchange, bindingKey(a.queue, a.routingKey, name), a.arguments, conn);
+      const key = bindingKey(a.queue, a.routingKey, name);
+      conn.access.checkBinding('queue', name, a.exchange, key, vhost.exchanges.get(a.exchange)?.type);
+      vhost.unbindQueue(name, a.exchange, key, a.arguments, conn);
       conn.send(ch.id, P.encodeQueueUnbindOk, {});
       return;
     }
