@@ -49,14 +49,7 @@ export class ReadyList {
   /** Puts an entry back where its seq belongs (usually the head of its level). */
   requeue(e: QueueEntry): void {
     const d = this.#levels[e.priority]!;
-    let lo = 0;
-    let hi = d.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (d.at(mid)!.seq < e.seq) lo = mid + 1;
-      else hi = mid;
-    }
-    d.insertAt(lo, e);
+    d.insertAt(d.lowerBound(e.seq, seqOf), e);
     this.#length++;
   }
 
@@ -91,4 +84,8 @@ export class ReadyList {
   *[Symbol.iterator](): IterableIterator<QueueEntry> {
     for (let i = this.#levels.length - 1; i >= 0; i--) yield* this.#levels[i]!;
   }
+}
+
+function seqOf(e: QueueEntry): number {
+  return e.seq;
 }

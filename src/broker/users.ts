@@ -53,6 +53,9 @@ export function checkPassword(user: User, password: string): boolean {
   return digest.length === expected.length && timingSafeEqual(digest, expected);
 }
 
+/** Returned when a user has none: asked on every publish to a topic exchange, so not allocated. */
+const NO_TOPIC_PERMISSIONS: readonly TopicPermission[] = Object.freeze([]);
+
 export class Users {
   readonly #users = new Map<string, User>();
   /** vhost → user → topic permissions */
@@ -86,8 +89,8 @@ export class Users {
     this.#changed();
   }
 
-  topicPermissions(vhost: string, user: string): TopicPermission[] {
-    return this.#topic.get(vhost)?.get(user) ?? [];
+  topicPermissions(vhost: string, user: string): readonly TopicPermission[] {
+    return this.#topic.get(vhost)?.get(user) ?? NO_TOPIC_PERMISSIONS;
   }
 
   allTopicPermissions(): { vhost: string; user: string; permission: TopicPermission }[] {

@@ -30,6 +30,10 @@ function sameBytes(buf: Buffer, start: number, len: number, prev: Buffer): boole
   return true;
 }
 
+function tagOf(u: Unacked): number {
+  return u.tag;
+}
+
 /** Markers in #syncWait's batch slot. */
 const READY = 0;
 const NACK = -1;
@@ -173,10 +177,6 @@ export class Channel {
     return true;
   }
 
-  /** The general path set the publish fields: the raw bytes no longer match them. */
-  forgetPublishBytes(): void {
-    this.publish.routeRaw = null;
-  }
 
   onHeader(buf: Buffer, start: number, end: number): void {
     const done = this.assembler.onHeader(buf, start, end);
@@ -236,6 +236,21 @@ export class Channel {
     return out;
   }
 
+  /** basic.ack (also called by the connection's in-place parser, the consumer hot path). */
+  ack(tag: number, multiple: boolean): void {
+    if (!multiple && !this.txMode && this.ackOne(tag)) {
+      this.resumeDeliveries();
+      return;
+    }
+    const items = this.takeUnacked(tag, multiple);
+    if (this.txMode) {
+      this.txActions.push({ kind: 'ack', items });
+      return;
+    }
+    for (const x of items) this.settleAck(x);
+    this.resumeDeliveries();
+  }
+
   /** Single ack of the head: the common in-order case, without an array. */
   ackOne(tag: number): boolean {
     const head = this.#unacked.peek();
@@ -246,32 +261,14 @@ export class Channel {
   }
 
   #indexOf(tag: number): number {
-    const u = this.#unacked;
-    let lo = 0;
-    let hi = u.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const t = u.at(mid)!.tag;
-      if (t === tag) return mid;
-      if (t < tag) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+    const i = this.#unacked.lowerBound(tag, tagOf);
+    return this.#unacked.at(i)?.tag === tag ? i : -1;
   }
 
   /** Puts deliveries back (tx.rollback of acks) in tag order. */
   restoreUnacked(items: Unacked[]): void {
-    for (const item of items) {
-      const u = this.#unacked;
-      let lo = 0;
-      let hi = u.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (u.at(mid)!.tag < item.tag) lo = mid + 1;
-        else hi = mid;
-      }
-      u.insertAt(lo, item);
-    }
+    const u = this.#unacked;
+    for (const item of items) u.insertAt(u.lowerBound(item.tag, tagOf), item);
   }
 
   settleAck(x: Unacked): void {

@@ -645,6 +645,16 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
       // hot path: parsed in place, strings reused while they repeat (the general decoder
       // below handles everything unusual, including its errors)
       if (ch.publishFast(buf, start + 4, end)) return;
+    } else if (id === P.BASIC_ACK && end - start === 13) {
+      // hot path: delivery-tag u64 | multiple bit, parsed in place
+      ch.assembler.onMethod(P.CLASS_BASIC, 80, false);
+      try {
+        ch.ack(buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8), (buf[start + 12]! & 1) !== 0);
+      } catch (err) {
+        if (err instanceof AmqpError) throw withMethod(err, id);
+        throw err;
+      }
+      return;
     }
     const m = this.#decode(buf, start, end);
     switch (m.id) {

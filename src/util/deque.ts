@@ -54,10 +54,6 @@ export class Deque<T> {
     return this.#size === 0 ? undefined : this.#items[this.#head];
   }
 
-  peekLast(): T | undefined {
-    return this.#size === 0 ? undefined : this.#items[(this.#head + this.#size - 1) & this.#mask];
-  }
-
   /** Item at position i from the head (0 = head). */
   at(i: number): T | undefined {
     if (i < 0 || i >= this.#size) return undefined;
@@ -78,6 +74,21 @@ export class Deque<T> {
     }
     this.#size--;
     return item;
+  }
+
+  /**
+   * For a deque ordered by `keyOf`: the first position whose key is >= `key` (length when
+   * none). `keyOf` should be a module-level function, not a closure made per call.
+   */
+  lowerBound(key: number, keyOf: (item: T) => number): number {
+    let lo = 0;
+    let hi = this.#size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keyOf(this.#items[(this.#head + mid) & this.#mask] as T) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Inserts before position i (0 = new head), shifting the shorter side. */

@@ -21,28 +21,14 @@ export function handleBasic(ch: Channel, m: P.Method): void {
       const a = m.args;
       if (a.immediate) throw notImplemented('immediate=true');
       const p = ch.publish;
-      ch.forgetPublishBytes();
+      p.routeRaw = null; // set by the in-place parser only; these fields came from the decoder
       p.exchange = a.exchange;
       p.routingKey = a.routingKey;
       p.mandatory = a.mandatory;
       return;
     }
-    case P.BASIC_ACK: {
-      const a = m.args;
-      if (!a.multiple && !ch.txMode && ch.ackOne(a.deliveryTag)) {
-        // fast path: in-order single ack
-        ch.resumeDeliveries();
-        return;
-      }
-      const items = ch.takeUnacked(a.deliveryTag, a.multiple);
-      if (ch.txMode) {
-        ch.txActions.push({ kind: 'ack', items });
-        return;
-      }
-      for (const x of items) ch.settleAck(x);
-      ch.resumeDeliveries();
-      return;
-    }
+    case P.BASIC_ACK:
+      return ch.ack(m.args.deliveryTag, m.args.multiple);
     case P.BASIC_NACK:
       return reject(ch, ch.takeUnacked(m.args.deliveryTag, m.args.multiple), m.args.requeue);
     case P.BASIC_REJECT:
