@@ -4,6 +4,7 @@
  */
 import type { Message } from './message.js';
 import { Alarms } from './alarms.js';
+import { Flow } from './flow.js';
 import { Policies } from './policies.js';
 import { Registry } from './registry.js';
 import type { MessageStore } from '../store/store.js';
@@ -34,6 +35,7 @@ export class Broker {
   readonly registry = new Registry();
   readonly policies = new Policies();
   readonly alarms = new Alarms();
+  readonly flow = new Flow();
   /** Direct reply-to: amq.rabbitmq.reply-to.<token> → the requesting channel. */
   readonly replyTargets = new Map<string, ReplyTarget>();
   readonly options: BrokerOptions;

@@ -9,6 +9,7 @@
 import { decodeBasicProperties, encodeBasicProperties, basicPropertiesSize, type BasicProperties } from '../protocol/generated.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { Routable } from './exchange/exchange-type.js';
+import { PACK_MAX, packBody, packedSlab } from './body-slab.js';
 
 /** Where a body left in the segment files is read back from. */
 export interface BodySource {
@@ -27,7 +28,12 @@ export class Message implements Routable {
   routeRaw: Buffer | null = null;
   /** Id in the vhost's message store while persisted (0 = not stored). */
   storeId = 0;
-  #body: Buffer | null;
+  /**
+   * Where the body is: the whole of #buf, or bodySize bytes of a shared slab at #off (small
+   * bodies, see body-slab.ts); null while it is left on disk (#source).
+   */
+  #buf: Buffer | null;
+  #off = 0;
   #source: BodySource | null = null;
   #props: BasicProperties | undefined;
 
@@ -35,15 +41,35 @@ export class Message implements Routable {
     this.exchange = exchange;
     this.routingKey = routingKey;
     this.propsRaw = propsRaw;
-    this.#body = body;
+    this.#buf = body;
     this.bodySize = body.length;
+  }
+
+  /**
+   * A published message whose body is src[start, end) of a buffer that is not ours to keep
+   * (a socket chunk): small bodies are packed into a slab, others copied out.
+   */
+  static published(exchange: string, routingKey: string, propsRaw: Buffer, src: Buffer, start: number, end: number): Message {
+    const n = end - start;
+    if (n > PACK_MAX) {
+      const own = Buffer.allocUnsafe(n);
+      src.copy(own, 0, start, end);
+      return new Message(exchange, routingKey, propsRaw, own);
+    }
+    const m = new Message(exchange, routingKey, propsRaw, EMPTY);
+    (m as { bodySize: number }).bodySize = n;
+    if (n > 0) {
+      m.#off = packBody(src, start, end);
+      m.#buf = packedSlab;
+    }
+    return m;
   }
 
   /** A recovered message whose body stays on disk until delivered. */
   static paged(exchange: string, routingKey: string, propsRaw: Buffer, bodySize: number, storeId: number, source: BodySource): Message {
     const m = new Message(exchange, routingKey, propsRaw, EMPTY);
     (m as { bodySize: number }).bodySize = bodySize;
-    m.#body = null;
+    m.#buf = null;
     m.#source = source;
     m.storeId = storeId;
     return m;
@@ -54,14 +80,29 @@ export class Message implements Routable {
 
   /** Drops the in-memory body; it is read back from `source` (the store) when needed. */
   pageOut(source: BodySource): void {
-    if (this.storeId === 0 || this.#body === null) return;
-    this.#body = null;
+    if (this.storeId === 0 || this.#buf === null) return;
+    this.#buf = null;
     this.#source = source;
   }
 
   /** The body; read back from the message store when it was left on disk. */
   get body(): Buffer {
-    return this.#body ?? this.#source!.readBody(this.storeId);
+    const b = this.#buf;
+    if (b === null) return this.#source!.readBody(this.storeId);
+    const off = this.#off;
+    return off === 0 && b.length === this.bodySize ? b : b.subarray(off, off + this.bodySize);
+  }
+
+  /**
+   * The buffer holding the body in memory (bodySize bytes at bodyOffset), null when the body
+   * is on disk: lets the frame writer copy a packed body without making a view of it.
+   */
+  get bodyBuffer(): Buffer | null {
+    return this.#buf;
+  }
+
+  get bodyOffset(): number {
+    return this.#off;
   }
 
   static fromProperties(exchange: string, routingKey: string, props: BasicProperties, body: Buffer): Message {

@@ -19,6 +19,7 @@ import type { FieldTable } from '../protocol/field-table.js';
 import type { Consumer } from './consumer.js';
 import { deadLetter, sortTable, type DeadLetterReason } from './dead-letter.js';
 import type { Destination } from './exchange/exchange-type.js';
+import { FLOW_BACKLOG, FLOW_RESUME } from './flow.js';
 import { Message, PROPERTY_FLAG, hasProperty } from './message.js';
 import type { Policy } from './policies.js';
 import { intArg, stringArg } from './queue-args.js';
@@ -85,6 +86,10 @@ export class Queue implements Destination {
   #prioritized = false;
   #hadConsumer = false;
   #draining = false;
+  /** Consumers took a message since this queue last asked publishers to wait (flow.ts). */
+  #consumed = false;
+  /** This queue asked publishers to wait and has not caught up yet. */
+  #askedFlow = false;
   /** Some ready entry may carry an expiry: head changes must look at the TTL timer. */
   #ttlSeen = false;
   /** Requeues since the last drain(): the length limits are checked there, once per batch. */
@@ -218,7 +223,15 @@ export class Queue implements Destination {
     }
     // rabbitmq-compat (deliver_or_enqueue): delivery is tried first, then the head is dropped
     // over a limit, so even x-max-length 0 hands a message to a waiting consumer
-    if (this.#consumers.length > 0) this.#drain(now);
+    if (this.#consumers.length > 0) {
+      this.#drain(now);
+      if (this.#ready.length > FLOW_BACKLOG && this.#consumed) {
+        // consumers are taking messages but the backlog grows: publishers wait (flow.ts)
+        this.#consumed = false;
+        this.#askedFlow = true;
+        this.vhost.broker.flow.markBehind();
+      }
+    }
     if (this.maxLength !== undefined || this.maxLengthBytes !== undefined) this.#enforceLimits();
     if (expiresAt !== 0) {
       this.#ttlSeen = true;
@@ -332,9 +345,14 @@ export class Queue implements Destination {
         this.#handOut(entry, c.noAck);
         c.deliver(this, entry);
         if (c.noAck) this.#settled(entry);
+        this.#consumed = true;
       }
     } finally {
       this.#draining = false;
+    }
+    if (this.#askedFlow && this.#ready.length <= FLOW_RESUME) {
+      this.#askedFlow = false;
+      this.vhost.broker.flow.release();
     }
     if (this.#ttlSeen) this.#rearmExpiry();
   }

@@ -2,8 +2,11 @@
  * Per-channel content assembly: basic.publish → content header → body frames.
  *
  * Invariants: between a content-bearing method and the last byte of its body, only header
- * and body frames for that method are allowed on the channel (spec 4.2.6); the body is
- * copied into one Buffer of exactly body-size bytes, never kept as a view of a socket chunk.
+ * and body frames for that method are allowed on the channel (spec 4.2.6); the body ends up
+ * in one Buffer of exactly body-size bytes. A small body is copied out of the socket chunk
+ * (a view would keep the whole 64 KiB chunk alive for 16 bytes); a body that fills most of
+ * the buffer it arrived in (a large frame, which the reader already assembled into a buffer
+ * of its own) is kept as a view, so big messages are never copied twice.
  * Texts of the violations are RabbitMQ 3.10's (rabbit_command_assembler).
  */
 import { FrameViolation } from './frame-violation.js';
@@ -23,6 +26,13 @@ export class Assembler {
   propsRaw: Buffer = EMPTY;
   body: Buffer = EMPTY;
   bodySize = 0;
+  /**
+   * A body that arrived whole inside a larger socket chunk is not copied here: it is lent as
+   * lent[lentStart, lentEnd), valid until the caller returns, which clears `lent` once it has the bytes.
+   */
+  lent: Buffer | null = null;
+  lentStart = 0;
+  lentEnd = 0;
 
   get idle(): boolean {
     return this.#state === IDLE;
@@ -103,7 +113,14 @@ export class Assembler {
     }
     if (this.#received === 0 && n === this.bodySize) {
       // the common case: whole body in one frame
-      this.body = copyOut(buf, start, end);
+      if (2 * n >= buf.length) this.body = buf.subarray(start, end);
+      else {
+        // lent: the taker copies it out (or packs it, broker/body-slab.ts) before returning
+        this.body = EMPTY;
+        this.lent = buf;
+        this.lentStart = start;
+        this.lentEnd = end;
+      }
       this.#state = IDLE;
       return true;
     }
@@ -119,6 +136,7 @@ export class Assembler {
   /** Forget a half-assembled message (channel closed). */
   reset(): void {
     this.#state = IDLE;
+    this.lent = null;
     this.propsRaw = EMPTY;
     this.body = EMPTY;
   }

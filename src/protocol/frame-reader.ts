@@ -15,7 +15,11 @@
 import { FRAME_END } from './generated.js';
 
 export interface FrameSink {
-  /** payload is buf[start, end). The view is valid only during the call. */
+  /**
+   * payload is buf[start, end). buf is a socket chunk or a buffer the reader allocated for a
+   * split frame; neither is written again, so the sink may keep a view (the assembler does
+   * for large bodies) — at the price of keeping all of buf alive.
+   */
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
   /** Framing error: the reader stops; the sink closes the connection with 501. */
   onFrameError(text: string): void;

@@ -84,8 +84,8 @@ export class FrameWriter {
     this.#pos = o + 1;
   }
 
-  /** Content header + body frames (body split at frame_max). */
-  content(channel: number, classId: number, propsRaw: Buffer, body: Buffer): void {
+  /** Content header + body frames (body split at frame_max); the body is body[bodyOff, bodyOff + bodySize). */
+  content(channel: number, classId: number, propsRaw: Buffer, body: Buffer, bodyOff = 0, bodySize = body.length): void {
     const headerSize = 12 + propsRaw.length;
     this.#reserve(headerSize + 8);
     let b = this.#buf;
@@ -95,7 +95,6 @@ export class FrameWriter {
     b.writeUInt32BE(headerSize, o + 3);
     b.writeUInt16BE(classId, o + 7);
     b.writeUInt16BE(0, o + 9);
-    const bodySize = body.length;
     b.writeUInt32BE(Math.floor(bodySize / 0x100000000), o + 11);
     b.writeUInt32BE(bodySize >>> 0, o + 15);
     propsRaw.copy(b, o + 19);
@@ -113,7 +112,7 @@ export class FrameWriter {
         b[o] = FRAME_BODY;
         b.writeUInt16BE(channel, o + 1);
         b.writeUInt32BE(n, o + 3);
-        body.copy(b, o + 7, at, at + n);
+        body.copy(b, o + 7, bodyOff + at, bodyOff + at + n);
         b[o + 7 + n] = FRAME_END;
         this.#pos = o + 8 + n;
       } else {
@@ -125,7 +124,7 @@ export class FrameWriter {
         b.writeUInt32BE(n, o + 3);
         this.#pos = o + 7;
         this.#cut();
-        this.#pushChunk(at === 0 && n === bodySize ? body : body.subarray(at, at + n));
+        this.#pushChunk(n === body.length ? body : body.subarray(bodyOff + at, bodyOff + at + n));
         this.#buf[this.#pos++] = FRAME_END;
       }
     }

@@ -195,8 +195,13 @@ export class Channel {
   }
 
   #onContent(): void {
+    const a = this.assembler;
     try {
-      publishContent(this, this.assembler.propsRaw, this.assembler.body);
+      const lent = a.lent;
+      if (lent !== null) {
+        a.lent = null;
+        publishContent(this, a.propsRaw, lent, a.lentStart, a.lentEnd);
+      } else publishContent(this, a.propsRaw, a.body, 0, a.body.length);
     } catch (err) {
       if (err instanceof AmqpError && err.classId === 0) {
         err.classId = P.CLASS_BASIC;
@@ -317,7 +322,7 @@ export class Channel {
       exchange: msg.exchange,
       routingKey: msg.routingKey,
     });
-    this.connection.sendContent(this.id, msg.propsRaw, msg.body);
+    this.connection.sendContent(this.id, msg.propsRaw, msg);
     return true;
   }
 

@@ -15,8 +15,10 @@ import type { Broker } from '../broker/broker.js';
 import type { ConnectionInfo } from '../broker/registry.js';
 import type { User } from '../broker/users.js';
 import type { VHost } from '../broker/vhost.js';
+import type { Message } from '../broker/message.js';
 import { AccessChecker } from '../broker/access.js';
 import type { AlarmListener } from '../broker/alarms.js';
+import type { FlowWaiter } from '../broker/flow.js';
 import { AmqpError, REPLY } from '../broker/errors.js';
 import { FrameReader, describeOctets, type FrameSink } from '../protocol/frame-reader.js';
 import { FrameWriter, type Encoder } from '../protocol/frame-writer.js';
@@ -57,7 +59,16 @@ export interface ConnectionOptions {
 /** Stop reading a client whose unread output (socket buffer) exceeds this. */
 const SOCKET_BACKLOG_LIMIT = 64 * 1024 * 1024;
 
-export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
+/**
+ * Bytes one connection may hand us per event-loop turn. libuv reads a ready socket up to 32
+ * times (2 MiB) per turn; a flooding publisher would then take most of the loop while
+ * consumers' acks wait for the next turn and deliveries starve. Capping each connection's
+ * share per turn is our stand-in for RabbitMQ's credit flow: it only bites when the loop is
+ * saturated (an idle loop turns again at once), and then every socket gets its turn.
+ */
+const READ_BUDGET_PER_TURN = 64 * 1024;
+
+export class Connection implements FrameSink, ConnectionInfo, AlarmListener, FlowWaiter {
   readonly id: number;
   readonly name: string;
   readonly peerHost: string;
@@ -88,6 +99,13 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
   #blockedByAlarm = false;
   /** Reading paused because the client does not read what we send. */
   #pausedForOutput = false;
+  /** Reading paused until the next turn: this turn's READ_BUDGET_PER_TURN is used up. */
+  #pausedForTurn = false;
+  #turnBytes = 0;
+  /** Reading paused because a queue with consumers fell behind (broker/flow.ts). */
+  #pausedForFlow = false;
+  #turnResetScheduled = false;
+  readonly #turnResetBound = (): void => this.#onTurnReset();
 
   readonly broker: Broker;
   readonly config: BrokerConfig;
@@ -172,16 +190,18 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
   }
 
   /** basic.deliver + content from pre-encoded consumer tag and route (consumer hot path). */
-  sendDelivery(channel: number, ctagRaw: Buffer, deliveryTag: number, redelivered: boolean, routeRaw: Buffer, propsRaw: Buffer, body: Buffer): void {
+  sendDelivery(channel: number, ctagRaw: Buffer, deliveryTag: number, redelivered: boolean, routeRaw: Buffer, propsRaw: Buffer, msg: Message): void {
     if (this.#state === State.Closed) return;
     this.#writer.basicDeliver(channel, ctagRaw, deliveryTag, redelivered, routeRaw);
-    this.#writer.content(channel, P.CLASS_BASIC, propsRaw, body);
-    this.#scheduleFlush();
+    this.sendContent(channel, propsRaw, msg);
   }
 
-  sendContent(channel: number, propsRaw: Buffer, body: Buffer): void {
+  /** Content header + body of a message; a packed body is copied from its slab, no view made. */
+  sendContent(channel: number, propsRaw: Buffer, msg: Message): void {
     if (this.#state === State.Closed) return;
-    this.#writer.content(channel, P.CLASS_BASIC, propsRaw, body);
+    const buf = msg.bodyBuffer;
+    if (buf !== null) this.#writer.content(channel, P.CLASS_BASIC, propsRaw, buf, msg.bodyOffset, msg.bodySize);
+    else this.#writer.content(channel, P.CLASS_BASIC, propsRaw, msg.body);
     this.#scheduleFlush();
   }
 
@@ -256,8 +276,28 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
 
   #updateReading(): void {
     const s = this.#socket;
-    if (this.#blockedByAlarm || this.#pausedForOutput) s.pause();
+    if (this.#blockedByAlarm || this.#pausedForOutput || this.#pausedForTurn || this.#pausedForFlow) s.pause();
     else s.resume();
+  }
+
+  /** End of a turn in which this connection was read. */
+  #onTurnReset(): void {
+    this.#turnResetScheduled = false;
+    this.#turnBytes = 0;
+    if (this.#publisher && this.broker.flow.behind && !this.#pausedForFlow && this.#state === State.Running) {
+      // a queue with consumers is falling behind: stop reading until it catches up
+      this.#pausedForFlow = true;
+      this.broker.flow.wait(this);
+    }
+    if (this.#pausedForTurn) {
+      this.#pausedForTurn = false;
+      if (this.#state !== State.Closed) this.#updateReading();
+    } else if (this.#pausedForFlow) this.#updateReading();
+  }
+
+  onFlowResume(): void {
+    this.#pausedForFlow = false;
+    if (this.#state !== State.Closed) this.#updateReading();
   }
 
   #onDrain(): void {
@@ -277,6 +317,15 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
 
   #onData(chunk: Buffer): void {
     this.#ticksSinceRead = 0;
+    this.#turnBytes += chunk.length;
+    if (!this.#turnResetScheduled) {
+      this.#turnResetScheduled = true;
+      setImmediate(this.#turnResetBound);
+    }
+    if (this.#turnBytes >= READ_BUDGET_PER_TURN && !this.#pausedForTurn) {
+      this.#pausedForTurn = true;
+      this.#socket.pause();
+    }
     if (this.#state === State.Header) {
       chunk = this.#readProtocolHeader(chunk) as Buffer;
       if (chunk === null || chunk.length === 0) return;
@@ -798,6 +847,7 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
     this.#drainWaiters.clear();
     this.broker.registry.remove(this);
     this.broker.alarms.unsubscribe(this);
+    this.broker.flow.forget(this);
     if (!this.#socket.destroyed) this.#socket.destroy();
     this.log.info({ user: this.user || undefined, vhost: this.vhost || undefined, reason: this.#closeReason || reason }, wasRunning ? 'connection closed' : 'connection closed during handshake');
     this.#onClosed?.(this);
@@ -807,6 +857,8 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener {
   // management views (ConnectionInfo): read on request only, never on the frame path
 
   get stateName(): string {
+    // rabbitmq-compat: management shows a publisher held back by flow control as 'flow'
+    if (this.#pausedForFlow && this.#state === State.Running) return 'flow';
     return ['starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'][this.#state] ?? 'closed';
   }
 

@@ -63,7 +63,7 @@ export class ChannelConsumer implements Consumer {
     const msg = entry.msg;
     if (msg.routeRaw !== null) {
       // pre-encoded consumer tag and route: the frame is a few copies, no string encoding
-      ch.connection.sendDelivery(ch.id, this.#ctagRaw, tag, entry.redelivered, msg.routeRaw, queue.deliveryProps(entry), msg.body);
+      ch.connection.sendDelivery(ch.id, this.#ctagRaw, tag, entry.redelivered, msg.routeRaw, queue.deliveryProps(entry), msg);
       return;
     }
     const d = this.#deliver;
@@ -72,7 +72,7 @@ export class ChannelConsumer implements Consumer {
     d.exchange = msg.exchange;
     d.routingKey = msg.routingKey;
     ch.connection.send(ch.id, P.encodeBasicDeliver, d);
-    ch.connection.sendContent(ch.id, queue.deliveryProps(entry), msg.body);
+    ch.connection.sendContent(ch.id, queue.deliveryProps(entry), msg);
   }
 
   cancelledByQueue(_queue: Queue): void {

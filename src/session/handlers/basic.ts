@@ -157,7 +157,7 @@ function get(ch: Channel, a: P.BasicGet): void {
     routingKey: entry.msg.routingKey,
     messageCount: q.messageCount,
   });
-  conn.sendContent(ch.id, q.deliveryProps(entry), entry.msg.body);
+  conn.sendContent(ch.id, q.deliveryProps(entry), entry.msg);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,10 +165,17 @@ function get(ch: Channel, a: P.BasicGet): void {
 
 const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId | PROPERTY_FLAG.replyTo;
 
-/** A complete message (method + header + body) arrived on the channel. */
-export function publishContent(ch: Channel, propsRaw: Buffer, body: Buffer): void {
+/**
+ * A complete message (method + header + body) arrived on the channel. The body is
+ * src[start, end): the whole of a buffer the assembler built, or part of a socket chunk that
+ * is copied (small bodies packed) before this returns.
+ */
+export function publishContent(ch: Channel, propsRaw: Buffer, src: Buffer, start: number, end: number): void {
   const p = ch.publish;
-  const msg = new Message(p.exchange, p.routingKey, propsRaw, body);
+  const msg =
+    start === 0 && end === src.length
+      ? new Message(p.exchange, p.routingKey, propsRaw, src)
+      : Message.published(p.exchange, p.routingKey, propsRaw, src, start, end);
   msg.routeRaw = p.routeRaw;
   // rabbitmq-compat (rabbit_channel basic.publish): permission, exchange, internal, topic, properties
   const access = ch.connection.access;
@@ -200,7 +207,7 @@ export function routeAndEnqueue(ch: Channel, msg: Message, mandatory: boolean, s
         exchange: msg.exchange,
         routingKey: msg.routingKey,
       });
-      ch.connection.sendContent(ch.id, msg.propsRaw, msg.body);
+      ch.connection.sendContent(ch.id, msg.propsRaw, msg);
     }
     if (seq !== 0) ch.confirm(seq);
     return;
