@@ -8,6 +8,8 @@
  * its whole slab (16 KiB) alive, the same trade Node's own Buffer pool makes at 8 KiB.
  */
 
+import { copyBytes } from '../util/bytes.js';
+
 /** Bodies up to this size are packed; larger ones keep a Buffer of their own. */
 export const PACK_MAX = 512;
 const SLAB_SIZE = 16 * 1024;
@@ -26,7 +28,7 @@ export function packBody(src: Buffer, start: number, end: number): number {
     used = 0;
   }
   const off = used;
-  src.copy(slab, off, start, end);
+  copyBytes(src, start, end, slab, off);
   used += n;
   packedSlab = slab;
   return off;

@@ -12,6 +12,7 @@
  * (`propsRaw` below is everything from property-flags on, kept verbatim from the publisher.)
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated.js';
+import { copyBytes } from '../util/bytes.js';
 
 const SLAB = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -74,12 +75,12 @@ export class FrameWriter {
     b.writeUInt32BE(size, o + 3);
     b.writeUInt32BE(0x003c003c, o + 7);
     o += 11;
-    o += ctagRaw.copy(b, o);
+    o += copyBytes(ctagRaw, 0, ctagRaw.length, b, o);
     b.writeUInt32BE(Math.floor(deliveryTag / 0x100000000), o);
     b.writeUInt32BE(deliveryTag >>> 0, o + 4);
     b[o + 8] = redelivered ? 1 : 0;
     o += 9;
-    o += routeRaw.copy(b, o);
+    o += copyBytes(routeRaw, 0, routeRaw.length, b, o);
     b[o] = FRAME_END;
     this.#pos = o + 1;
   }
@@ -97,7 +98,7 @@ export class FrameWriter {
     b.writeUInt16BE(0, o + 9);
     b.writeUInt32BE(Math.floor(bodySize / 0x100000000), o + 11);
     b.writeUInt32BE(bodySize >>> 0, o + 15);
-    propsRaw.copy(b, o + 19);
+    copyBytes(propsRaw, 0, propsRaw.length, b, o + 19);
     o += 19 + propsRaw.length;
     b[o++] = FRAME_END;
     this.#pos = o;
@@ -112,7 +113,7 @@ export class FrameWriter {
         b[o] = FRAME_BODY;
         b.writeUInt16BE(channel, o + 1);
         b.writeUInt32BE(n, o + 3);
-        body.copy(b, o + 7, bodyOff + at, bodyOff + at + n);
+        copyBytes(body, bodyOff + at, bodyOff + at + n, b, o + 7);
         b[o + 7 + n] = FRAME_END;
         this.#pos = o + 8 + n;
       } else {
