@@ -126,6 +126,17 @@ describe('FrameWriter', () => {
     expect(parse(chunks)[1]!.payload).toEqual(b);
   });
 
+  it('writes a body given as a range of a larger buffer (a packed slab), small or large', () => {
+    for (const [size, frameMax] of [[16, 131072], [700, 131072], [20_000, 4096], [20_000, 131072]] as const) {
+      const slab = body(size + 300);
+      const w = new FrameWriter(frameMax);
+      w.content(1, P.CLASS_BASIC, PROPS, slab, 123, size);
+      const frames = parse(w.take());
+      expect(frames[0]!.payload).toEqual(contentHeaderPayload(size));
+      expect(Buffer.concat(frames.slice(1).map((f) => f.payload)).equals(slab.subarray(123, 123 + size))).toBe(true);
+    }
+  });
+
   it('hands out everything written since the last take, in order', () => {
     const w = new FrameWriter(131072);
     const big = body(50_000);
