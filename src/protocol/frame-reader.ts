@@ -33,6 +33,8 @@ export class FrameReader {
   #header = Buffer.alloc(7);
   #headerLen = 0;
   #failed = false;
+  /** Frames handed to the sink so far (the connection's per-turn budget counts them). */
+  frames = 0;
 
   constructor(frameMax: number) {
     this.maxPayload = frameMax - 8;
@@ -73,6 +75,7 @@ export class FrameReader {
         return;
       }
       if (chunk[frameEnd] !== FRAME_END) return this.#badEnd(type, chunk, off + 7, frameEnd, sink);
+      this.frames++;
       sink.onFrame(type, channel, chunk, off + 7, frameEnd);
       off = frameEnd + 1;
     }
@@ -111,6 +114,7 @@ export class FrameReader {
       this.#badEnd(type, frame, 7, end, sink);
       return chunk.length;
     }
+    this.frames++;
     sink.onFrame(type, frame.readUInt16BE(1), frame, 7, end);
     return off;
   }

@@ -60,13 +60,16 @@ export interface ConnectionOptions {
 const SOCKET_BACKLOG_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Bytes one connection may hand us per event-loop turn. libuv reads a ready socket up to 32
+ * What one connection may hand us per event-loop turn. libuv reads a ready socket up to 32
  * times (2 MiB) per turn; a flooding publisher would then take most of the loop while
  * consumers' acks wait for the next turn and deliveries starve. Capping each connection's
- * share per turn is our stand-in for RabbitMQ's credit flow: it only bites when the loop is
- * saturated (an idle loop turns again at once), and then every socket gets its turn.
+ * share per turn is the first half of our stand-in for RabbitMQ's credit flow (broker/flow.ts
+ * is the other): it only bites when the loop is saturated (an idle loop turns again at once),
+ * and then every socket gets its turn. The work of a turn grows with frames, not bytes, so
+ * frames are what is counted; large bodies are cheap per byte and only bounded in bytes.
  */
-const READ_BUDGET_PER_TURN = 64 * 1024;
+const READ_FRAMES_PER_TURN = 2048;
+const READ_BYTES_PER_TURN = 1024 * 1024;
 
 export class Connection implements FrameSink, ConnectionInfo, AlarmListener, FlowWaiter {
   readonly id: number;
@@ -99,9 +102,10 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   #blockedByAlarm = false;
   /** Reading paused because the client does not read what we send. */
   #pausedForOutput = false;
-  /** Reading paused until the next turn: this turn's READ_BUDGET_PER_TURN is used up. */
+  /** Reading paused until the next turn: this turn's READ_FRAMES_PER_TURN / READ_BYTES_PER_TURN is used up. */
   #pausedForTurn = false;
   #turnBytes = 0;
+  #turnFramesAtStart = 0;
   /** Reading paused because a queue with consumers fell behind (broker/flow.ts). */
   #pausedForFlow = false;
   #turnResetScheduled = false;
@@ -284,6 +288,7 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   #onTurnReset(): void {
     this.#turnResetScheduled = false;
     this.#turnBytes = 0;
+    this.#turnFramesAtStart = this.#reader.frames;
     if (this.#publisher && this.broker.flow.behind && !this.#pausedForFlow && this.#state === State.Running) {
       // a queue with consumers is falling behind: stop reading until it catches up
       this.#pausedForFlow = true;
@@ -322,16 +327,19 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
       this.#turnResetScheduled = true;
       setImmediate(this.#turnResetBound);
     }
-    if (this.#turnBytes >= READ_BUDGET_PER_TURN && !this.#pausedForTurn) {
-      this.#pausedForTurn = true;
-      this.#socket.pause();
-    }
     if (this.#state === State.Header) {
       chunk = this.#readProtocolHeader(chunk) as Buffer;
       if (chunk === null || chunk.length === 0) return;
     }
     if (this.#state === State.Closed) return;
     this.#reader.push(chunk, this);
+    if (
+      !this.#pausedForTurn &&
+      (this.#reader.frames - this.#turnFramesAtStart >= READ_FRAMES_PER_TURN || this.#turnBytes >= READ_BYTES_PER_TURN)
+    ) {
+      this.#pausedForTurn = true;
+      this.#socket.pause();
+    }
   }
 
   /** Returns the bytes after the header, or null while it is incomplete or was wrong. */
