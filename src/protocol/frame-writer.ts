@@ -71,13 +71,13 @@ export class FrameWriter {
     const b = this.#buf;
     let o = this.#pos;
     b[o] = FRAME_METHOD;
-    b.writeUInt16BE(channel, o + 1);
-    b.writeUInt32BE(size, o + 3);
-    b.writeUInt32BE(0x003c003c, o + 7);
+    u16(b, o + 1, channel);
+    u32(b, o + 3, size);
+    u32(b, o + 7, 0x003c003c);
     o += 11;
     o += copyBytes(ctagRaw, 0, ctagRaw.length, b, o);
-    b.writeUInt32BE(Math.floor(deliveryTag / 0x100000000), o);
-    b.writeUInt32BE(deliveryTag >>> 0, o + 4);
+    u32(b, o, Math.floor(deliveryTag / 0x100000000));
+    u32(b, o + 4, deliveryTag >>> 0);
     b[o + 8] = redelivered ? 1 : 0;
     o += 9;
     o += copyBytes(routeRaw, 0, routeRaw.length, b, o);
@@ -92,12 +92,12 @@ export class FrameWriter {
     let b = this.#buf;
     let o = this.#pos;
     b[o] = FRAME_HEADER;
-    b.writeUInt16BE(channel, o + 1);
-    b.writeUInt32BE(headerSize, o + 3);
-    b.writeUInt16BE(classId, o + 7);
-    b.writeUInt16BE(0, o + 9);
-    b.writeUInt32BE(Math.floor(bodySize / 0x100000000), o + 11);
-    b.writeUInt32BE(bodySize >>> 0, o + 15);
+    u16(b, o + 1, channel);
+    u32(b, o + 3, headerSize);
+    u16(b, o + 7, classId);
+    u16(b, o + 9, 0);
+    u32(b, o + 11, Math.floor(bodySize / 0x100000000));
+    u32(b, o + 15, bodySize >>> 0);
     copyBytes(propsRaw, 0, propsRaw.length, b, o + 19);
     o += 19 + propsRaw.length;
     b[o++] = FRAME_END;
@@ -111,8 +111,8 @@ export class FrameWriter {
         b = this.#buf;
         o = this.#pos;
         b[o] = FRAME_BODY;
-        b.writeUInt16BE(channel, o + 1);
-        b.writeUInt32BE(n, o + 3);
+        u16(b, o + 1, channel);
+        u32(b, o + 3, n);
         copyBytes(body, bodyOff + at, bodyOff + at + n, b, o + 7);
         b[o + 7 + n] = FRAME_END;
         this.#pos = o + 8 + n;
@@ -121,8 +121,8 @@ export class FrameWriter {
         b = this.#buf;
         o = this.#pos;
         b[o] = FRAME_BODY;
-        b.writeUInt16BE(channel, o + 1);
-        b.writeUInt32BE(n, o + 3);
+        u16(b, o + 1, channel);
+        u32(b, o + 3, n);
         this.#pos = o + 7;
         this.#cut();
         this.#pushChunk(n === body.length ? body : body.subarray(bodyOff + at, bodyOff + at + n));
@@ -195,4 +195,18 @@ export class FrameWriter {
     this.#start = 0;
     this.#pos = 0;
   }
+}
+
+// Unchecked big-endian stores for the per-message frames: the offsets are reserved above and
+// the values are in range by construction, so Buffer's checked writers only cost calls.
+function u16(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+
+function u32(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
 }
