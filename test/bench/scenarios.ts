@@ -89,6 +89,31 @@ async function deleteQueue(url: string, queue: string): Promise<void> {
   }
 }
 
+/** n idle AMQP connections (handshake done, no channels): broker RSS per connection. */
+function idleConnections(n: number): Scenario {
+  return {
+    id: n === 1000 ? 'idle-connections' : `idle-connections-${n}`,
+    title: `${n} idle connections`,
+    async run(t, ctx) {
+      await settle(500);
+      const before = brokerRss(t);
+      const t0 = performance.now();
+      const { conns, error } = await openMany(t.url, n, 50);
+      const openSec = (performance.now() - t0) / 1000;
+      if (error !== undefined) ctx.log(`    ${t.role}: only ${conns.length} of ${n} connections opened (${error}); per-connection numbers are over those`);
+      await settle(1000);
+      const after = brokerRss(t);
+      await closeAll(conns, 100);
+      const per = before !== null && after !== null && conns.length > 0 ? (after - before) / conns.length : null;
+      return [
+        { key: 'perConn', label: 'RSS bytes per connection', value: per, format: 'bytes', better: 'lower' },
+        { key: 'opened', label: 'connections held', value: conns.length, format: 'count', better: 'higher' },
+        rate('open', 'opened conn/s (50 at a time)', error === undefined ? conns.length / openSec : null),
+      ];
+    },
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     id: 'transient-autoack',
@@ -167,28 +192,8 @@ export const SCENARIOS: Scenario[] = [
       return [latency('p50', 'latency p50 ms', s.latencyMs.p50), latency('p99', 'latency p99 ms', s.latencyMs.p99), rate('recv', 'delivered msg/s', s.receivedRate)];
     },
   },
-  {
-    id: 'idle-connections',
-    title: '1000 idle connections',
-    async run(t, ctx) {
-      const n = 1000;
-      await settle(500);
-      const before = brokerRss(t);
-      const t0 = performance.now();
-      const { conns, error } = await openMany(t.url, n, 50);
-      const openSec = (performance.now() - t0) / 1000;
-      if (error !== undefined) ctx.log(`    ${t.role}: only ${conns.length} of ${n} connections opened (${error}); per-connection numbers are over those`);
-      await settle(1000);
-      const after = brokerRss(t);
-      await closeAll(conns, 100);
-      const per = before !== null && after !== null && conns.length > 0 ? (after - before) / conns.length : null;
-      return [
-        { key: 'perConn', label: 'RSS bytes per connection', value: per, format: 'bytes', better: 'lower' },
-        { key: 'opened', label: 'connections held', value: conns.length, format: 'count', better: 'higher' },
-        rate('open', 'opened conn/s (50 at a time)', error === undefined ? conns.length / openSec : null),
-      ];
-    },
-  },
+  idleConnections(1000),
+  idleConnections(5000),
   {
     id: 'startup',
     title: 'process start to accepting AMQP; idle RSS',
