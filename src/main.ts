@@ -4,12 +4,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { startResourceMonitor } from './resources.js';
 import { Broker } from './broker/broker.js';
 import { resolveConfig, WARREN_VERSION, type BrokerConfig } from './config.js';
 import { Connection } from './session/connection.js';
-import { loadDefinitionsFile, ManagementMeta, startManagement, type RunningManagement } from './management/management.js';
+import { ManagementMeta } from './management/meta.js';
+import type { RunningManagement } from './management/management.js';
 import { createLogger, silentLogger, type Logger } from './util/logger.js';
 import { openDurability, type Durability } from './durability.js';
 
@@ -51,6 +52,7 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   const managementMeta = new ManagementMeta(config.defaultVhost);
   if (config.loadDefinitions !== undefined && config.loadDefinitions !== '') {
     try {
+      const { loadDefinitionsFile } = await import('./management/definitions.js');
       loadDefinitionsFile({ broker, meta: managementMeta }, config.loadDefinitions);
     } catch (err) {
       await durability?.close();
@@ -82,9 +84,10 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   };
   const server = createServer({ noDelay: true }, (socket) => accept(socket));
   server.on('error', (err) => log.error({ err }, 'AMQP listener error'));
+  // node:tls is loaded only when amqps is configured
   const tlsServer =
     config.tlsCert !== undefined && config.tlsKey !== undefined
-      ? createTlsServer(
+      ? (await import('node:tls')).createServer(
           {
             cert: readFileSync(config.tlsCert),
             key: readFileSync(config.tlsKey),
@@ -149,9 +152,14 @@ export async function start(partial: Partial<BrokerConfig> = {}, logger?: Logger
   const ms = Number(process.hrtime.bigint() - startedAt) / 1e6;
   log.info({ host, port, version: WARREN_VERSION, startupMs: Math.round(ms * 10) / 10 }, 'AMQP listener up');
 
-  let management: RunningManagement;
+  // The management layer (HTTP, WebSocket, dashboard) is loaded only when one of its
+  // listeners is on, and after the AMQP port is open so that clients need not wait for it.
+  let management: Pick<RunningManagement, 'url' | 'close'> = { url: undefined, close: async () => {} };
   try {
-    management = await startManagement({ broker, config, log, host, amqpPort: port, meta: managementMeta });
+    if (config.managementPort !== 0 || config.prometheusPort !== 0) {
+      const { startManagement } = await import('./management/management.js');
+      management = await startManagement({ broker, config, log, host, amqpPort: port, meta: managementMeta });
+    }
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     if (tlsServer !== undefined) await new Promise<void>((resolve) => tlsServer.close(() => resolve()));

@@ -3,8 +3,13 @@
  * TTY (a person watching `npm start`). The pretty printer is a few lines here rather than a
  * dependency on pino-pretty.
  */
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
-import { pino, type Logger, type DestinationStream } from 'pino';
+import type { Logger, DestinationStream } from 'pino';
+
+// pino is CommonJS: require() loads it as such, without the ES-module wrapper that first
+// scans its source for export names (a few ms of every start).
+const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
 
 export type { Logger };
 

@@ -38,7 +38,7 @@ function sources(dir: string): string[] {
 export function warrenBuild(): string {
   const given = process.env['WARREN_TEST_BUILD'];
   if (given !== undefined && given !== '') return join(resolve(given), 'bin', 'warren.js');
-  const files = [...sources(join(ROOT, 'src')), join(ROOT, 'bin', 'warren.ts')].sort();
+  const files = [...sources(join(ROOT, 'src')), join(ROOT, 'bin', 'warren.ts'), join(ROOT, 'bin', 'cli.ts')].sort();
   const h = createHash('sha256');
   for (const f of files) {
     const s = statSync(f);
