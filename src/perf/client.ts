@@ -226,8 +226,8 @@ export class PerfChannel {
         this.#content = Content.Other;
         break;
       case P.BASIC_CANCEL:
-        // rabbitmq-compat: consumer_cancel_notify — the queue was deleted under the consumer
-        this.connection.method(this.id, P.encodeBasicCancelOk, { consumerTag: m.args.consumerTag });
+        // consumer_cancel_notify: the queue was deleted under the consumer. Not answered —
+        // RabbitMQ (and warren) close the connection with 503 on a client's basic.cancel-ok
         return;
     }
     const p = this.#pending;
