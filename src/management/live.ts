@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { Queue } from '../broker/queue.js';
 import type { User } from '../broker/users.js';
 import { authenticate, isMonitor } from './auth.js';
@@ -35,7 +35,9 @@ interface Point {
 
 export class LiveUpdates {
   readonly #ctx: ManagementContext;
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  /** Created on the first upgrade: loading ws costs ~10 MB of RSS that an idle broker need not pay. */
+  #wss: WebSocketServer | undefined;
+  #wssLoading: Promise<WebSocketServer> | undefined;
   readonly #clients = new Map<WebSocket, User>();
   readonly #history: Point[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -53,7 +55,23 @@ export class LiveUpdates {
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+    const wss = this.#wss;
+    if (wss !== undefined) {
+      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+      return;
+    }
+    // the upgraded socket has no reader yet, so what the client sends meanwhile waits in it
+    this.#wssLoading ??= import('ws').then(({ WebSocketServer }) => (this.#wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })));
+    this.#wssLoading.then(
+      (w) => {
+        if (socket.destroyed) return;
+        w.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+      },
+      (err: unknown) => {
+        this.#ctx.log.error({ err }, 'could not load the WebSocket module');
+        socket.destroy();
+      },
+    );
   }
 
   #accept(ws: WebSocket, req: IncomingMessage): void {
@@ -243,7 +261,9 @@ export class LiveUpdates {
     this.#stopTimer();
     for (const ws of this.#clients.keys()) ws.terminate();
     this.#clients.clear();
-    for (const ws of this.#wss.clients) ws.terminate();
-    this.#wss.close();
+    if (this.#wss !== undefined) {
+      for (const ws of this.#wss.clients) ws.terminate();
+      this.#wss.close();
+    }
   }
 }
