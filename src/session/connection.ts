@@ -108,6 +108,7 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   #turnFramesAtStart = 0;
   /** Reading paused because a queue with consumers fell behind (broker/flow.ts). */
   #pausedForFlow = false;
+  #publishedThisTurn = false;
   #turnResetScheduled = false;
   readonly #turnResetBound = (): void => this.#onTurnReset();
 
@@ -289,8 +290,11 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
     this.#turnResetScheduled = false;
     this.#turnBytes = 0;
     this.#turnFramesAtStart = this.#reader.frames;
-    if (this.#publisher && this.broker.flow.behind && !this.#pausedForFlow && this.#state === State.Running) {
-      // a queue with consumers is falling behind: stop reading until it catches up
+    const published = this.#publishedThisTurn;
+    this.#publishedThisTurn = false;
+    if (published && this.broker.flow.behind && !this.#pausedForFlow && this.#state === State.Running) {
+      // a queue with consumers is falling behind: stop reading until it catches up (like
+      // RabbitMQ's credit flow, this holds the whole connection, acks it sends included)
       this.#pausedForFlow = true;
       this.broker.flow.wait(this);
     }
@@ -695,6 +699,7 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
       return;
     }
     if (id === P.BASIC_PUBLISH) {
+      this.#publishedThisTurn = true;
       if (!this.#publisher) {
         this.#publisher = true;
         if (this.broker.alarms.active) this.onAlarmChange(true, this.broker.alarms.reason);
