@@ -870,8 +870,12 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   // management views (ConnectionInfo): read on request only, never on the frame path
 
   get stateName(): string {
-    // rabbitmq-compat: management shows a publisher held back by flow control as 'flow'
-    if (this.#pausedForFlow && this.#state === State.Running) return 'flow';
+    // rabbitmq-compat: management shows a publisher stopped by a resource alarm as 'blocked'
+    // and one held back by flow control as 'flow'
+    if (this.#state === State.Running) {
+      if (this.#blockedByAlarm) return 'blocked';
+      if (this.#pausedForFlow) return 'flow';
+    }
     return ['starting', 'starting', 'tuning', 'opening', 'running', 'closing', 'closed'][this.#state] ?? 'closed';
   }
 

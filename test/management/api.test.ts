@@ -489,6 +489,29 @@ describe('limits, health checks, aliveness', () => {
     expect((await http('GET', '/api/health/checks/alarms')).status).toBe(200);
   });
 
+  it('shows a publisher stopped by a resource alarm as state "blocked", and "running" again once it clears', async () => {
+    const c = await amqplib.connect(m.warren.url, { clientProperties: { connection_name: 'alarm-publisher' } });
+    try {
+      const ch = await c.createChannel();
+      ch.sendToQueue('amq.rabbitmq.no-such-queue', Buffer.from('x')); // a publish makes it a publisher
+      await ch.checkExchange('amq.direct'); // round trip: the publish has been read
+      const state = async (): Promise<string | undefined> => {
+        const list = (await http('GET', '/api/connections')).json as { user_provided_name?: string; state: string }[];
+        return list.find((x) => x.user_provided_name === 'alarm-publisher')?.state;
+      };
+      expect(await state()).toBe('running');
+      m.warren.broker.alarms.set('memory', true);
+      try {
+        expect(await state()).toBe('blocked');
+      } finally {
+        m.warren.broker.alarms.set('memory', false);
+      }
+      expect(await state()).toBe('running');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('passes the aliveness test of a vhost and 404s a missing one', async () => {
     expect((await http('GET', '/api/aliveness-test/%2F')).json).toEqual({ status: 'ok' });
     expect((await http('GET', '/api/aliveness-test/nope')).status).toBe(404);
