@@ -10,7 +10,7 @@
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { afterAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import amqplib from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { external, type TestBroker } from './broker.js';
@@ -97,6 +97,24 @@ export async function expectUsable(conn: ChannelModel): Promise<void> {
   expect(got.content.toString()).toBe('still alive');
   await ch.deleteQueue(queue);
   await ch.close();
+}
+
+/**
+ * One amqplib connection for the tests of a file: opened before them, checked after each one
+ * (errors included, it must still carry messages) and closed after all. `set` receives it.
+ */
+export function useSharedConnection(tb: TestBroker, set: (conn: ChannelModel) => void): void {
+  let conn: ChannelModel | undefined;
+  beforeAll(async () => {
+    conn = await connect(tb.url);
+    set(conn);
+  });
+  afterEach(async () => {
+    await expectUsable(conn!);
+  });
+  afterAll(async () => {
+    await conn?.close();
+  });
 }
 
 /**

@@ -4,11 +4,10 @@
  * 10,000 confirms, tx.select/commit/rollback holding publishes, acks, nacks and rejects, and
  * the refusals of errors.md rows 98–100 and 141–146 (RabbitMQ 3.10.8).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel, Message } from 'amqplib';
 import { external, useBroker } from '../helpers/broker.js';
 import {
-  connect,
   expectServerClose,
   expectUsable,
   getOne,
@@ -18,6 +17,7 @@ import {
   send,
   uniq,
   useCleanup,
+  useSharedConnection,
 } from '../helpers/amqp.js';
 import { eventually, withTimeout } from '../helpers/wait.js';
 
@@ -25,16 +25,7 @@ const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
-beforeAll(async () => {
-  conn = await connect(tb.url);
-});
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
-afterAll(async () => {
-  await conn.close();
-});
+useSharedConnection(tb, (c) => (conn = c));
 
 interface Confirm {
   deliveryTag: number;

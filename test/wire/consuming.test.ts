@@ -4,7 +4,7 @@
  * order, recover, and what happens to unacked messages when a channel or connection closes.
  * Texts are RabbitMQ 3.10.8's (../shared/reference/errors.md rows 112–140, headers.md 3–5).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -19,6 +19,7 @@ import {
   send,
   uniq,
   useCleanup,
+  useSharedConnection,
 } from '../helpers/amqp.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -26,17 +27,12 @@ const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
+useSharedConnection(tb, (c) => (conn = c));
 let other: ChannelModel;
 beforeAll(async () => {
-  conn = await connect(tb.url);
   other = await connect(tb.url);
 });
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
 afterAll(async () => {
-  await conn.close();
   await other.close();
 });
 

@@ -3,7 +3,7 @@
  * declare/delete/bind rules and RabbitMQ 3.10's refusals (../shared/reference/errors.md rows
  * 55–95), over the wire with amqplib.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -15,6 +15,7 @@ import {
   rpc,
   uniq,
   useCleanup,
+  useSharedConnection,
 } from '../helpers/amqp.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -22,16 +23,7 @@ const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
-beforeAll(async () => {
-  conn = await connect(tb.url);
-});
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
-afterAll(async () => {
-  await conn.close();
-});
+useSharedConnection(tb, (c) => (conn = c));
 
 /** Fresh exclusive queues (gone with the connection). */
 async function queues(ch: Channel, n: number): Promise<string[]> {

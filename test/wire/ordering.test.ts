@@ -4,26 +4,17 @@
  * head, in their original order, flagged redelivered; unacked messages of a consumer whose
  * channel or connection goes away all reach another consumer.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
-import { Collector, closed, connect, expectUsable, openChannel, uniq, useCleanup } from '../helpers/amqp.js';
+import { Collector, closed, connect, openChannel, uniq, useCleanup, useSharedConnection } from '../helpers/amqp.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
-beforeAll(async () => {
-  conn = await connect(tb.url);
-});
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
-afterAll(async () => {
-  await conn.close();
-});
+useSharedConnection(tb, (c) => (conn = c));
 
 async function queue(ch: Channel, prefix: string): Promise<string> {
   const q = tidy.queue(uniq(prefix));

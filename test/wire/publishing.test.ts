@@ -4,7 +4,7 @@
  * properties delivered verbatim. Texts are RabbitMQ 3.10.8's (../shared/reference/errors.md
  * rows 94–106, headers.md section 2).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel, Message } from 'amqplib';
 import { internalIt, useBroker, type TestBroker } from '../helpers/broker.js';
 import {
@@ -17,6 +17,7 @@ import {
   publishRaw,
   uniq,
   useCleanup,
+  useSharedConnection,
 } from '../helpers/amqp.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -24,16 +25,7 @@ const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
-beforeAll(async () => {
-  conn = await connect(tb.url);
-});
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
-afterAll(async () => {
-  await conn.close();
-});
+useSharedConnection(tb, (c) => (conn = c));
 
 async function queue(ch: Channel, prefix = 'pub'): Promise<string> {
   const q = tidy.queue(uniq(prefix));

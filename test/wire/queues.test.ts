@@ -4,7 +4,7 @@
  * declared queue, and consumers of a deleted queue. Texts and counts are RabbitMQ 3.10.8's
  * (../shared/reference/errors.md rows 1–54 and 77–87, headers.md sections 4 and 5).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelModel } from 'amqplib';
 import { useBroker } from '../helpers/broker.js';
 import {
@@ -19,6 +19,7 @@ import {
   send,
   uniq,
   useCleanup,
+  useSharedConnection,
 } from '../helpers/amqp.js';
 import { eventually, withTimeout } from '../helpers/wait.js';
 
@@ -26,18 +27,13 @@ const tb = useBroker();
 const tidy = useCleanup(tb);
 
 let conn: ChannelModel;
+useSharedConnection(tb, (c) => (conn = c));
 /** A second client, for exclusivity. */
 let other: ChannelModel;
 beforeAll(async () => {
-  conn = await connect(tb.url);
   other = await connect(tb.url);
 });
-// after every test, errors included, the shared connection still carries messages
-afterEach(async () => {
-  await expectUsable(conn);
-});
 afterAll(async () => {
-  await conn.close();
   await other.close();
 });
 
