@@ -772,13 +772,8 @@ export class SegmentStore implements MessageStore {
   }
 }
 
-interface Found {
-  exchange: string;
-  routingKey: string;
-  propsRaw: Buffer;
-  body: Buffer | null;
-  bodySize: number;
-  queues: { name: string; delivered: boolean }[];
+/** A message met during replay, and where its record is. */
+interface Found extends Omit<RecoveredMessage, 'id'> {
   seg: Segment;
   recOffset: number;
   recBytes: number;

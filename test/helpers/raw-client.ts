@@ -306,6 +306,13 @@ export class RawClient {
 
   /** Header, connection.start, start-ok; returns start and the server's tune. */
   async negotiate(o: HandshakeOptions = {}): Promise<Negotiated> {
+    const start = await this.login(o);
+    const tune = await this.expectMethod(0, 'connection.tune');
+    return { start, tune };
+  }
+
+  /** Header, connection.start, start-ok with the given credentials; returns start. */
+  async login(o: HandshakeOptions = {}): Promise<P.ConnectionStart> {
     this.sendHeader();
     const start = await this.expectMethod(0, 'connection.start');
     const user = o.user ?? 'guest';
@@ -320,8 +327,7 @@ export class RawClient {
       capabilities: o.capabilities ?? { authentication_failure_close: true },
     });
     this.sendMethod(0, P.encodeConnectionStartOk, { clientProperties, mechanism, response, locale: 'en_US' });
-    const tune = await this.expectMethod(0, 'connection.tune');
-    return { start, tune };
+    return start;
   }
 
   sendTuneOk(tune: P.ConnectionTuneOk): void {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import amqplib from 'amqplib';
 import * as P from '../../src/protocol/generated.js';
-import { table, type Field } from '../../src/protocol/field-table.js';
+import type { Field } from '../../src/protocol/field-table.js';
 import { external, internalIt, useBroker } from '../helpers/broker.js';
 import { RawClient, methodPayload } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/wait.js';
@@ -169,14 +169,7 @@ describe('handshake, raw', () => {
   it('closes with 403 ACCESS_REFUSED for a wrong password when the client announced authentication_failure_close', async () => {
     const c = await RawClient.connect(tb.host, tb.port);
     try {
-      c.sendHeader();
-      await c.expectMethod(0, 'connection.start');
-      c.sendMethod(0, P.encodeConnectionStartOk, {
-        clientProperties: table({ capabilities: { authentication_failure_close: true } }),
-        mechanism: 'PLAIN',
-        response: Buffer.from('\0guest\0wrong'),
-        locale: 'en_US',
-      });
+      await c.login({ pass: 'wrong' }); // announces authentication_failure_close
       const close = await c.expectConnectionClose(403);
       expect(close).toEqual({
         replyCode: 403,
@@ -192,14 +185,7 @@ describe('handshake, raw', () => {
   it('drops TCP without a close for a wrong password when the client did not announce authentication_failure_close', async () => {
     const c = await RawClient.connect(tb.host, tb.port);
     try {
-      c.sendHeader();
-      await c.expectMethod(0, 'connection.start');
-      c.sendMethod(0, P.encodeConnectionStartOk, {
-        clientProperties: new Map(),
-        mechanism: 'PLAIN',
-        response: Buffer.from('\0guest\0wrong'),
-        locale: 'en_US',
-      });
+      await c.login({ pass: 'wrong', capabilities: {} });
       // RabbitMQ waits ~3 s (SILENT_CLOSE_DELAY) before it drops the client
       expect(await c.nextEvent(5000)).toBe('closed');
     } finally {

@@ -7,7 +7,7 @@ import { WARREN_VERSION } from '../../config.js';
 import { EXCHANGE_TYPES } from '../../broker/exchange/index.js';
 import type { ManagementContext } from '../context.js';
 import { details } from './format.js';
-import { messageStats } from './vhost.js';
+import { messageDepth, messageStats } from './vhost.js';
 
 export function overviewJson(ctx: ManagementContext, visible: Set<string>): Record<string, unknown> {
   const { config, stats, broker, listeners, node } = ctx;
@@ -63,14 +63,7 @@ export function overviewJson(ctx: ManagementContext, visible: Set<string>): Reco
     enable_queue_totals: false,
     message_stats: messageStats(counters, rates, { disk_reads: 0, disk_writes: 0 }),
     churn_rates: churnJson,
-    queue_totals: {
-      messages: depth.messages,
-      messages_details: details(rates.messages),
-      messages_ready: depth.ready,
-      messages_ready_details: details(rates.ready),
-      messages_unacknowledged: depth.unacked,
-      messages_unacknowledged_details: details(rates.unacked),
-    },
+    queue_totals: messageDepth(depth, rates),
     object_totals: { channels, connections: broker.registry.connections.size, consumers, exchanges, queues },
     statistics_db_event_queue: 0,
     node,

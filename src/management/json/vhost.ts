@@ -23,12 +23,7 @@ export function vhostJson(ctx: ManagementContext, name: string): Record<string, 
     default_queue_type: meta.defaultQueueType,
     description: meta.description,
     message_stats: messageStats(counters, rates),
-    messages: depth.messages,
-    messages_details: details(rates.messages),
-    messages_ready: depth.ready,
-    messages_ready_details: details(rates.ready),
-    messages_unacknowledged: depth.unacked,
-    messages_unacknowledged_details: details(rates.unacked),
+    ...messageDepth(depth, rates),
     metadata: { description: meta.description, tags: meta.tags },
     name,
     recv_oct: recv,
@@ -37,6 +32,21 @@ export function vhostJson(ctx: ManagementContext, name: string): Record<string, 
     send_oct_details: details(0),
     tags: meta.tags,
     tracing: meta.tracing,
+  };
+}
+
+/** Ready, unacked and total messages with their rates (overview queue_totals, vhosts). */
+export function messageDepth(
+  depth: { messages: number; ready: number; unacked: number },
+  rates: { messages: number; ready: number; unacked: number },
+): Record<string, unknown> {
+  return {
+    messages: depth.messages,
+    messages_details: details(rates.messages),
+    messages_ready: depth.ready,
+    messages_ready_details: details(rates.ready),
+    messages_unacknowledged: depth.unacked,
+    messages_unacknowledged_details: details(rates.unacked),
   };
 }
 
