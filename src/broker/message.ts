@@ -46,15 +46,22 @@ export class Message implements Routable {
   }
 
   /**
-   * A published message whose body is src[start, end) of a buffer that is not ours to keep
-   * (a socket chunk): small bodies are packed into a slab, others copied out.
+   * A published message whose body is src[start, end) of a buffer lent for the call (a socket
+   * chunk, the reader's buffer for a split frame, or the assembler's joined body). A small
+   * body is packed into a slab; a larger one that fills most of that buffer is kept as a view
+   * (a large frame is then never copied twice); any other is copied out, so as not to pin the
+   * chunk it came in.
    */
   static published(exchange: string, routingKey: string, propsRaw: Buffer, src: Buffer, start: number, end: number): Message {
     const n = end - start;
     if (n > PACK_MAX) {
-      const own = Buffer.allocUnsafe(n);
-      src.copy(own, 0, start, end);
-      return new Message(exchange, routingKey, propsRaw, own);
+      let body: Buffer;
+      if (2 * n >= src.length) body = start === 0 && end === src.length ? src : src.subarray(start, end);
+      else {
+        body = Buffer.allocUnsafe(n);
+        src.copy(body, 0, start, end);
+      }
+      return new Message(exchange, routingKey, propsRaw, body);
     }
     const m = new Message(exchange, routingKey, propsRaw, EMPTY);
     (m as { bodySize: number }).bodySize = n;

@@ -2,11 +2,9 @@
  * Per-channel content assembly: basic.publish → content header → body frames.
  *
  * Invariants: between a content-bearing method and the last byte of its body, only header
- * and body frames for that method are allowed on the channel (spec 4.2.6); the body ends up
- * in one Buffer of exactly body-size bytes. A small body is copied out of the socket chunk
- * (a view would keep the whole 64 KiB chunk alive for 16 bytes); a body that fills most of
- * the buffer it arrived in (a large frame, which the reader already assembled into a buffer
- * of its own) is kept as a view, so big messages are never copied twice.
+ * and body frames for that method are allowed on the channel (spec 4.2.6). A body that came in
+ * one frame is handed on as a range of the buffer it arrived in, a longer one joined into a
+ * buffer of exactly body-size bytes.
  * Texts of the violations are RabbitMQ 3.10's (rabbit_command_assembler).
  */
 import { FrameViolation } from './frame-violation.js';
@@ -24,15 +22,16 @@ export class Assembler {
   #received = 0;
   /** Raw property-flags + properties of the content header, copied. */
   propsRaw: Buffer = EMPTY;
-  body: Buffer = EMPTY;
-  bodySize = 0;
   /**
-   * A body that arrived whole inside a larger socket chunk is not copied here: it is lent as
-   * lent[lentStart, lentEnd), valid until the caller returns, which clears `lent` once it has the bytes.
+   * When complete, the body is body[bodyStart, bodyEnd). A body that came in one frame is not
+   * copied here: `body` is then the socket chunk (or the reader's buffer for a split frame)
+   * and the range is valid only until the caller returns; the taker decides what to keep
+   * (Message.published). A body of several frames is joined into a buffer of its own.
    */
-  lent: Buffer | null = null;
-  lentStart = 0;
-  lentEnd = 0;
+  body: Buffer = EMPTY;
+  bodyStart = 0;
+  bodyEnd = 0;
+  bodySize = 0;
 
   get idle(): boolean {
     return this.#state === IDLE;
@@ -87,6 +86,7 @@ export class Assembler {
     this.#received = 0;
     if (size === 0) {
       this.body = EMPTY;
+      this.bodyStart = this.bodyEnd = 0;
       this.#state = IDLE;
       return true;
     }
@@ -108,19 +108,15 @@ export class Assembler {
       if (this.#received > this.bodySize) throw overflow(this.bodySize, this.#classId, this.#methodId);
       if (this.#received < this.bodySize) return false;
       this.body = EMPTY;
+      this.bodyStart = this.bodyEnd = 0;
       this.#state = IDLE;
       return true;
     }
     if (this.#received === 0 && n === this.bodySize) {
-      // the common case: whole body in one frame
-      if (2 * n >= buf.length) this.body = buf.subarray(start, end);
-      else {
-        // lent: the taker copies it out (or packs it, broker/body-slab.ts) before returning
-        this.body = EMPTY;
-        this.lent = buf;
-        this.lentStart = start;
-        this.lentEnd = end;
-      }
+      // the common case: whole body in one frame, lent as it is
+      this.body = buf;
+      this.bodyStart = start;
+      this.bodyEnd = end;
       this.#state = IDLE;
       return true;
     }
@@ -129,6 +125,8 @@ export class Assembler {
     buf.copy(this.body, this.#received, start, end);
     this.#received += n;
     if (this.#received < this.bodySize) return false;
+    this.bodyStart = 0;
+    this.bodyEnd = this.bodySize;
     this.#state = IDLE;
     return true;
   }
@@ -136,7 +134,6 @@ export class Assembler {
   /** Forget a half-assembled message (channel closed). */
   reset(): void {
     this.#state = IDLE;
-    this.lent = null;
     this.propsRaw = EMPTY;
     this.body = EMPTY;
   }

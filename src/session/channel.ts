@@ -24,6 +24,8 @@ import { handleQueue } from './handlers/queue.js';
 import { handleBasic, publishContent } from './handlers/basic.js';
 import { handleConfirm, handleTx } from './handlers/confirm-tx.js';
 
+const EMPTY = Buffer.alloc(0);
+
 function sameBytes(buf: Buffer, start: number, len: number, prev: Buffer): boolean {
   if (len !== prev.length) return false;
   for (let i = 0; i < len; i++) if (buf[start + i] !== prev[i]) return false;
@@ -196,12 +198,10 @@ export class Channel {
 
   #onContent(): void {
     const a = this.assembler;
+    const body = a.body;
+    a.body = EMPTY; // the assembler must not keep a socket chunk alive
     try {
-      const lent = a.lent;
-      if (lent !== null) {
-        a.lent = null;
-        publishContent(this, a.propsRaw, lent, a.lentStart, a.lentEnd);
-      } else publishContent(this, a.propsRaw, a.body, 0, a.body.length);
+      publishContent(this, a.propsRaw, body, a.bodyStart, a.bodyEnd);
     } catch (err) {
       if (err instanceof AmqpError && err.classId === 0) {
         err.classId = P.CLASS_BASIC;

@@ -198,12 +198,16 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   sendDelivery(channel: number, ctagRaw: Buffer, deliveryTag: number, redelivered: boolean, routeRaw: Buffer, propsRaw: Buffer, msg: Message): void {
     if (this.#state === State.Closed) return;
     this.#writer.basicDeliver(channel, ctagRaw, deliveryTag, redelivered, routeRaw);
-    this.sendContent(channel, propsRaw, msg);
+    this.#content(channel, propsRaw, msg);
+  }
+
+  sendContent(channel: number, propsRaw: Buffer, msg: Message): void {
+    if (this.#state === State.Closed) return;
+    this.#content(channel, propsRaw, msg);
   }
 
   /** Content header + body of a message; a packed body is copied from its slab, no view made. */
-  sendContent(channel: number, propsRaw: Buffer, msg: Message): void {
-    if (this.#state === State.Closed) return;
+  #content(channel: number, propsRaw: Buffer, msg: Message): void {
     const buf = msg.bodyBuffer;
     if (buf !== null) this.#writer.content(channel, P.CLASS_BASIC, propsRaw, buf, msg.bodyOffset, msg.bodySize);
     else this.#writer.content(channel, P.CLASS_BASIC, propsRaw, msg.body);

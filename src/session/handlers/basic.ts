@@ -167,15 +167,11 @@ const CHECKED_PROPS = PROPERTY_FLAG.expiration | PROPERTY_FLAG.userId | PROPERTY
 
 /**
  * A complete message (method + header + body) arrived on the channel. The body is
- * src[start, end): the whole of a buffer the assembler built, or part of a socket chunk that
- * is copied (small bodies packed) before this returns.
+ * src[start, end), lent by the assembler until this returns (Message.published keeps it).
  */
 export function publishContent(ch: Channel, propsRaw: Buffer, src: Buffer, start: number, end: number): void {
   const p = ch.publish;
-  const msg =
-    start === 0 && end === src.length
-      ? new Message(p.exchange, p.routingKey, propsRaw, src)
-      : Message.published(p.exchange, p.routingKey, propsRaw, src, start, end);
+  const msg = Message.published(p.exchange, p.routingKey, propsRaw, src, start, end);
   msg.routeRaw = p.routeRaw;
   // rabbitmq-compat (rabbit_channel basic.publish): permission, exchange, internal, topic, properties
   const access = ch.connection.access;
