@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FrameReader, describeOctets, type FrameSink } from '../../src/protocol/frame-reader.js';
-import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from '../../src/protocol/generated.js';
+import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from '../../src/protocol/generated.js';
+import { frameBytes } from '../helpers/raw-client.js';
 
 interface Seen {
   type: number;
@@ -28,15 +29,7 @@ class Recorder implements FrameSink {
   }
 }
 
-function frame(type: number, channel: number, payload: Buffer, end = FRAME_END): Buffer {
-  const b = Buffer.alloc(payload.length + 8);
-  b[0] = type;
-  b.writeUInt16BE(channel, 1);
-  b.writeUInt32BE(payload.length, 3);
-  payload.copy(b, 7);
-  b[b.length - 1] = end;
-  return b;
-}
+const frame = frameBytes;
 
 const seen = (type: number, channel: number, payload: Buffer): Seen => ({ type, channel, payload: payload.toString('hex') });
 

@@ -17,7 +17,7 @@ import amqplib from 'amqplib';
 import fc from 'fast-check';
 import * as P from '../../src/protocol/generated.js';
 import { external, useBroker } from '../helpers/broker.js';
-import { RawClient, describeFrame, methodPayload } from '../helpers/raw-client.js';
+import { RawClient, describeFrame, frameBytes, methodPayload } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/wait.js';
 
 const tb = useBroker();
@@ -31,16 +31,6 @@ const END_DEADLINE_MS = 3000;
 const METHOD_IDS = (Object.values(P) as unknown[]).filter((v): v is number => typeof v === 'number' && P.methodInfo(v) !== undefined);
 
 const bytes = (maxLength: number): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength }).map((u) => Buffer.from(u));
-
-function frameOf(type: number, channel: number, payload: Buffer, end = P.FRAME_END): Buffer {
-  const b = Buffer.alloc(payload.length + 8);
-  b[0] = type;
-  b.writeUInt16BE(channel, 1);
-  b.writeUInt32BE(payload.length, 3);
-  payload.copy(b, 7);
-  b[b.length - 1] = end;
-  return b;
-}
 
 // ---------------------------------------------------------------------------------------
 // well-formed traffic: real methods with random (valid) arguments, whole publishes. Most of
@@ -100,26 +90,26 @@ const publish = fc
     size: fc.oneof(fc.nat(64), fc.nat(FRAME_MAX * 2)),
   })
   .map(({ ch, exchange, routingKey, mandatory, size }) => {
-    const frames = [frameOf(P.FRAME_METHOD, ch, methodPayload(P.encodeBasicPublish, { reserved1: 0, exchange, routingKey, mandatory, immediate: false }))];
+    const frames = [frameBytes(P.FRAME_METHOD, ch, methodPayload(P.encodeBasicPublish, { reserved1: 0, exchange, routingKey, mandatory, immediate: false }))];
     const header = Buffer.alloc(14);
     header.writeUInt16BE(P.CLASS_BASIC, 0);
     header.writeUInt32BE(size, 8);
-    frames.push(frameOf(P.FRAME_HEADER, ch, header));
-    for (let at = 0; at < size; at += FRAME_MAX - 8) frames.push(frameOf(P.FRAME_BODY, ch, Buffer.alloc(Math.min(FRAME_MAX - 8, size - at), 0x61)));
+    frames.push(frameBytes(P.FRAME_HEADER, ch, header));
+    for (let at = 0; at < size; at += FRAME_MAX - 8) frames.push(frameBytes(P.FRAME_BODY, ch, Buffer.alloc(Math.min(FRAME_MAX - 8, size - at), 0x61)));
     return Buffer.concat(frames);
   });
 
 const wellFormed = fc.oneof(
-  { weight: 8, arbitrary: fc.tuple(wellFormedChannel, channelMethod).map(([ch, p]) => frameOf(P.FRAME_METHOD, ch, p)) },
+  { weight: 8, arbitrary: fc.tuple(wellFormedChannel, channelMethod).map(([ch, p]) => frameBytes(P.FRAME_METHOD, ch, p)) },
   { weight: 3, arbitrary: publish },
-  { weight: 1, arbitrary: fc.constant(frameOf(P.FRAME_HEARTBEAT, 0, Buffer.alloc(0))) },
+  { weight: 1, arbitrary: fc.constant(frameBytes(P.FRAME_HEARTBEAT, 0, Buffer.alloc(0))) },
   {
     // close and reopen: legal whether the channel is open or being closed by the server
     weight: 1,
     arbitrary: fc.constantFrom(1, 2, 3).map((ch) =>
       Buffer.concat([
-        frameOf(P.FRAME_METHOD, ch, methodPayload(P.encodeChannelClose, { replyCode: 200, replyText: 'fuzz', classId: 0, methodId: 0 })),
-        frameOf(P.FRAME_METHOD, ch, methodPayload(P.encodeChannelOpen, { reserved1: '' })),
+        frameBytes(P.FRAME_METHOD, ch, methodPayload(P.encodeChannelClose, { replyCode: 200, replyText: 'fuzz', classId: 0, methodId: 0 })),
+        frameBytes(P.FRAME_METHOD, ch, methodPayload(P.encodeChannelOpen, { reserved1: '' })),
       ]),
     ),
   },
@@ -174,7 +164,7 @@ const channel = fc.oneof(
 
 const frameEnd = fc.oneof({ weight: 15, arbitrary: fc.constant(P.FRAME_END) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) });
 
-const malformed = fc.record({ type: frameType, channel, payload, end: frameEnd }).map(({ type, channel, payload, end }) => frameOf(type, channel, payload, end));
+const malformed = fc.record({ type: frameType, channel, payload, end: frameEnd }).map(({ type, channel, payload, end }) => frameBytes(type, channel, payload, end));
 
 const frame = fc.oneof({ weight: 24, arbitrary: wellFormed }, { weight: 1, arbitrary: malformed });
 
