@@ -830,8 +830,11 @@ export class Connection implements FrameSink, ConnectionInfo, AlarmListener, Flo
   }
 
   #heartbeatTick(): void {
-    if (++this.#ticksSinceRead >= 4) {
-      // spec 4.2.7: a peer silent for two heartbeat intervals is gone
+    if (++this.#ticksSinceRead >= 5) {
+      // spec 4.2.7: a peer silent for two heartbeat intervals is gone. rabbitmq-compat
+      // (rabbit_heartbeat): RabbitMQ checks once per interval and so drops a client 2–3
+      // intervals after its last data; with checks every half interval we drop after 2–2.5,
+      // never sooner than RabbitMQ would (a client that heartbeats late under load survives)
       this.log.warn({ timeoutSeconds: this.heartbeat }, 'missed heartbeats from client, closing TCP connection');
       return this.#destroy(`missed heartbeats from client, timeout: ${this.heartbeat}s`);
     }
